@@ -1,0 +1,9 @@
+"""`python ingest.py PATH...` is `qa ingest PATH...`."""
+
+import sys
+
+from qa.cli import main
+
+if __name__ == "__main__":
+    sys.argv = [sys.argv[0], "ingest", *sys.argv[1:]]
+    main()

@@ -1,0 +1,131 @@
+"""Answer generators. ``extractive`` (the offline default) needs no LLM.
+
+A generator receives the question, its language and the retrieved passages, and returns a
+draft answer whose [n] markers index those passages (1-based), plus a relevance verdict.
+Citation checking and renumbering happen afterwards in :mod:`qa.citations`, for every
+generator alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import Settings
+from .embeddings import Embedder
+from .keyword import analyse, query_terms
+from .prompts import load_prompt, prompt_id
+from .retrieval import Passage
+from .text import sentence_spans
+
+
+@dataclass
+class Draft:
+    answer: str
+    refused: bool
+    quotes: dict[int, str] = field(default_factory=dict)  # passage index (1-based) → evidence sentence
+    trace: dict = field(default_factory=dict)
+
+
+def refusal_message(language: str) -> str:
+    return load_prompt("refusal")["messages"][language]
+
+
+# Per-language weights and thresholds, calibrated on eval/sets/seed_questions.dev.jsonl
+# (see README "Calibration"). Sentence relevance = cosine(question, sentence)
+# + lexical weight × share of the question's folded terms found in the sentence.
+LEXICAL_WEIGHT = {"vi": 0.3, "en": 0.05}
+RANK_PENALTY = 0.003  # per rank of the passage the sentence comes from
+SECOND_SENTENCE_GAP = 0.05  # further sentences must score within this of the best one
+
+
+def _clauses(sentence: str, min_len: int = 200) -> list[str]:
+    """A long sentence split at semicolons; short sentences stay whole."""
+    if len(sentence) < min_len or ";" not in sentence:
+        return [sentence]
+    parts = [p.strip(" ;…") for p in sentence.split(";")]
+    return [p for p in parts if p]
+
+
+class ExtractiveGenerator:
+    """Picks the passages' sentences that best answer the question and cites them."""
+
+    name = "extractive"
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+
+    def thresholds(self) -> dict[str, float]:
+        base = self.settings.min_relevance
+        return {"vi": base + 0.13, "en": base - 0.03}
+
+    def score_sentences(self, question: str, language: str, passages: list[Passage]) -> list[tuple[float, float, float, int, str]]:
+        """(score, cosine, lexical, passage index 1-based, sentence), best first."""
+        sents: list[tuple[int, str]] = []
+        seen: set[str] = set()
+        for i, p in enumerate(passages, 1):
+            for a, b in sentence_spans(p.text):
+                # long enumerations ("…; …; …") are scored clause by clause
+                for s in _clauses(p.text[a:b]):
+                    if len(s) < 12 or s in seen:
+                        continue
+                    seen.add(s)
+                    sents.append((i, s))
+        if not sents:
+            return []
+        qv = self.embedder.embed_query_vec(question)
+        sv = self.embedder.embed_passages([s for _, s in sents])
+        cos = sv @ qv
+        terms = set(query_terms(question))
+        lw = LEXICAL_WEIGHT.get(language, 0.05)
+        out = []
+        for (i, s), c in zip(sents, cos):
+            lex = len(terms & set(analyse(s))) / max(1, len(terms))
+            out.append((float(c) + lw * lex - RANK_PENALTY * (i - 1), float(c), lex, i, s))
+        out.sort(key=lambda x: -x[0])
+        return out
+
+    def generate(self, question: str, language: str, passages: list[Passage], corpus_language: str = "vi") -> Draft:
+        scored = self.score_sentences(question, language, passages)
+        threshold = self.thresholds()[language]
+        best = scored[0][0] if scored else 0.0
+        trace = {
+            "generator": self.name,
+            "prompt": prompt_id("extractive"),
+            "best_sentence_score": round(best, 4),
+            "threshold": round(threshold, 4),
+            "sentences_scored": len(scored),
+        }
+        if not scored or best < threshold:
+            trace["refusal_reason"] = "no passage relevant enough" if scored else "nothing retrieved"
+            return Draft(refusal_message(language), True, {}, trace)
+        chosen = [scored[0]]
+        for cand in scored[1:]:
+            if len(chosen) >= self.settings.answer_sentences:
+                break
+            if cand[0] >= best - SECOND_SENTENCE_GAP and cand[0] >= threshold and cand[4] not in chosen[0][4]:
+                chosen.append(cand)
+        # keep the article's order when sentences come from the same passage
+        parts = []
+        quotes: dict[int, str] = {}
+        for _, _, _, i, s in chosen:
+            quoted = f"“{s}”" if language == "en" else s
+            parts.append(f"{quoted} [{i}]")
+            quotes.setdefault(i, s)
+        templates = load_prompt("extractive")["templates"]
+        key = language if language == "vi" else ("en_over_vi" if corpus_language == "vi" else "en")
+        answer = templates[key].format(body=" ".join(parts))
+        trace["sentences"] = [
+            {"passage": i, "score": round(sc, 4), "cosine": round(c, 4), "lexical": round(lx, 3)} for sc, c, lx, i, _ in chosen
+        ]
+        return Draft(answer, False, quotes, trace)
+
+
+def make_generator(settings: Settings, embedder: Embedder):
+    spec = settings.llm.strip()
+    kind = spec.split(":", 1)[0].lower()
+    if kind == "extractive":
+        return ExtractiveGenerator(settings, embedder)
+    raise ValueError(f"unknown generator '{spec}': only 'extractive' is available in this version")

