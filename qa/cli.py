@@ -20,7 +20,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question ans
 docs_app = typer.Typer(no_args_is_help=True, help="List or remove indexed documents.")
 app.add_typer(docs_app, name="docs")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 IndexDir = typer.Option(None, "--index-dir", help="Index folder (QA_INDEX_DIR, default ./vectorstore)")

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Second command of the README: set up (with test extras), run the tests, then the eval gate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh dev
+export ANONYMIZED_TELEMETRY=False HF_HUB_OFFLINE=1
+.venv/bin/python -m pytest -q "$@"
+if [ -f eval/thresholds.toml ] && .venv/bin/qa eval --help >/dev/null 2>&1; then
+  echo "==> eval gate: eval/sets/*.jsonl against eval/thresholds.toml"
+  .venv/bin/qa eval run eval/sets/*.jsonl --corpus data/articles --thresholds eval/thresholds.toml --md .qa-run/eval.md --json .qa-run/eval.json
+fi
