@@ -88,7 +88,9 @@ def chunk_document(doc: Document, chunk_tokens: int = 256, overlap: int = 48, en
                 break
             # overlap: step back over trailing sentences of the same paragraph
             k, back = j, 0
-            while k - 1 > i and not units[k - 1][3] and back + units[k - 1][2] <= overlap:
+            # (never so much overlap that the next sentence no longer fits beside it)
+            while (k - 1 > i and not units[k - 1][3] and back + units[k - 1][2] <= overlap
+                   and back + units[k - 1][2] + units[j][2] <= chunk_tokens):
                 back += units[k - 1][2]
                 k -= 1
             i = k
@@ -130,9 +132,11 @@ def _split_long(text: str, s: int, e: int, enc, max_tokens: int, level: int = 0)
     if n <= max_tokens:
         return [(s, e, n)]
     if level >= len(_CLAUSE_CUTS):
-        # a single enormous "word": cut at character positions proportional to tokens
-        step = max(1, (e - s) * max_tokens // n)
-        return [(k, min(e, k + step), len(enc.encode(text[k : min(e, k + step)], disallowed_special=()))) for k in range(s, e, step)]
+        # a single enormous "word": halve it until every piece fits
+        if e - s <= 1:
+            return [(s, e, n)]
+        mid = s + (e - s) // 2
+        return _split_long(text, s, mid, enc, max_tokens, level) + _split_long(text, mid, e, enc, max_tokens, level)
     bounds, prev = [], s
     for m in _CLAUSE_CUTS[level].finditer(text, s, e):
         bounds.append((prev, m.start()))

@@ -20,6 +20,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question ans
 docs_app = typer.Typer(no_args_is_help=True, help="List or remove indexed documents.")
 app.add_typer(docs_app, name="docs")
 
+
+def _register_eval() -> None:
+    from .eval_cli import eval_app
+
+    app.add_typer(eval_app, name="eval")
+
+
+_register_eval()
+
 console = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
@@ -152,7 +161,7 @@ def ask(
     embeddings: Optional[str] = EmbeddingsOpt,
     config: Optional[Path] = ConfigOpt,
 ) -> None:
-    """Answer a question from the indexed articles, citing passages as [n]."""
+    """Answer a question from the indexed articles, citing the passages by number."""
     from .chain import Engine
 
     if language not in (None, "vi", "en"):

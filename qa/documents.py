@@ -95,7 +95,7 @@ _SOURCE_CREDIT = re.compile(r"^\([^()\n]{2,40}\)$")  # "(TTXVN/Vietnam+)"
 _CREDIT = re.compile(r"\(\s*(?:Ảnh|Nguồn ảnh|Photo)\s*:?[^()]{0,120}\)\s*$", re.IGNORECASE)
 # "…kỷ nguyên số ảnh 1Quang cảnh phiên họp… (Ảnh: Phương Hoa/TTXVN)": an image number glued
 # to the caption's first word.
-_GLUED_CAPTION = re.compile(r"\s*\bảnh\s?\d{1,2}(?=[\"“(]?[A-ZÀ-ỸĐ])", re.IGNORECASE)
+_GLUED_CAPTION = re.compile(r"\s*\b[ảẢ]nh\s?\d{1,2}(?=[\"“(]?[A-ZÀ-ỸĐ][a-zà-ỹđ])")
 _DATE = re.compile(
     r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b|\b(\d{4})-(\d{2})-(\d{2})\b"
 )
@@ -205,10 +205,12 @@ def load_document(path: Path, doc_id: str | None = None) -> Document:
     if suffix in {".html", ".htm"}:
         title, text, author, date = _html_parts(raw)
         t2, body, captions, author2 = clean_news_text(text, has_title_line=False)
-        title = title or t2
+        title = nfc(title) if title else t2
         author = author or author2
     else:
         title, body, captions, author = clean_news_text(raw, has_title_line=True)
+    if body and title and _same_text(body[0], title) and len(body[0]) <= len(title) + 2:
+        body = body[1:]  # an HTML page's <h1>, or a title repeated on the next line
     if not body:
         raise DocumentError("no article text left after cleanup")
     title = nfc(title or path.stem)

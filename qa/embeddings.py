@@ -136,7 +136,8 @@ class SentenceTransformerEmbedder(Embedder):
             if passage_prefix is not None
             else prompts.get("passage", prompts.get("document", fam_p))
         )
-        self.dim = int(self._st.get_sentence_embedding_dimension())
+        get_dim = getattr(self._st, "get_embedding_dimension", None) or self._st.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
         self.batch_size = batch_size
 
     def _embed(self, texts: list[str], is_query: bool) -> np.ndarray:

