@@ -15,7 +15,7 @@ from .chunking import Chunk, chunk_document
 from .config import Settings
 from .documents import Document, DocumentError, discover, load_document, read_text
 from .embeddings import Embedder
-from .store import Store
+from .store import Store, chunker_signature
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def ingest_paths(
                 if rec is not None:
                     _, data = read_text(f)
 
-                    if hashlib.sha256(data).hexdigest() == rec.sha256:
+                    if hashlib.sha256(data).hexdigest() == rec.sha256 and rec.chunker == chunker_signature(settings):
                         if rec.source != str(f.resolve()):
                             store.relocate(doc_id, str(f.resolve()))
                         report.unchanged.append(doc_id)

@@ -134,6 +134,13 @@ class KeywordIndex:
         else:
             c.execute("DELETE FROM chunks WHERE doc_id = ? AND doc_sha != ?", (doc_id, keep_sha))
 
+    def delete_doc_except(self, doc_id: str, keep_ids: set[str]) -> None:
+        c = self._conn()
+        rows = [r[0] for r in c.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))]
+        extra = [cid for cid in rows if cid not in keep_ids]
+        if extra:
+            c.execute(f"DELETE FROM chunks WHERE chunk_id IN ({','.join('?' * len(extra))})", extra)
+
     def clear(self) -> None:
         self._conn().execute("DELETE FROM chunks")
 

