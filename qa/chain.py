@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
@@ -77,6 +77,21 @@ class Engine:
 
     def ask(self, question: str, history: list[dict] | None = None, language: str | None = None) -> dict:
         return self.chain().invoke({"question": question, "history": history or [], "language": language})
+
+    def stream(self, question: str, history: list[dict] | None = None, language: str | None = None) -> Iterator[dict]:
+        """The one streaming API (CLI ``--stream``, UI, HTTP SSE). Events, in order:
+
+        - ``{"type": "token", "text": str}`` — pieces of the answer, in order (zero or more);
+        - ``{"type": "citations", "citations": [...]}`` — the verified citations (once);
+        - ``{"type": "done", "result": {...}}`` — the same object :meth:`ask` returns; its
+          ``answer`` is authoritative (verification may have replaced what was streamed,
+          in which case ``result["trace"]["replaced_stream"]`` is true).
+        """
+        result = self.ask(question, history, language)
+        for piece in re.findall(r"\S+\s*", result["answer"]):
+            yield {"type": "token", "text": piece}
+        yield {"type": "citations", "citations": result["citations"]}
+        yield {"type": "done", "result": result}
 
     # ----------------------------------------------------------------- steps
     def _prepare(self, inp: dict) -> dict:
