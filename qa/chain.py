@@ -1,24 +1,40 @@
 """The answer chain (LangChain runnables), shared by the CLI, UI, API and eval.
 
 question (+ history) → language → standalone query → retrieve → generate → verify citations
+
+With an LLM generator (``openai:<model>``, ``llamacpp:<path>``) the extractive generator
+still runs beside it (in a worker thread while a remote model writes): it gives the
+relevance verdict and the fallback answer. The verify step then keeps the model's answer
+only when retrieval was relevant enough and at least one of its [n] markers points at a
+passage the model saw; otherwise the extractive answer (or a refusal) replaces it, and the
+trace says why (``fallback_reason``; ``notice`` is the one line to show the user). A model
+sentence without a marker that is (nearly) copied from one passage is cited to it first
+(``attributed`` in the trace), since small local models often drop the markers.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from .answer import make_generator, refusal_message
+from .answer import Draft, ExtractiveGenerator, make_generator, refusal_message
 from .citations import finalize, is_consistent
 from .config import Settings
 from .embeddings import make_embedder
 from .language import detect_language
+from .llm import LLMError, LLMGenerator, LLMUnavailable, MarkerStream, attribute_uncited, quotes_for, uncited_sentences
+from .prompts import prompt_id
 from .retrieval import NewsRetriever
 from .store import Store
+from .text import fold
+
+log = logging.getLogger(__name__)
 
 _PRONOUN = re.compile(r"\b(he|she|him|his|her|they|them|their|it|this|that|ông ấy|bà ấy|anh ấy|chị ấy|họ|ông|bà|người này|điều đó|việc này)\b", re.IGNORECASE)
 _NAME_RUN = re.compile(r"(?:[A-ZÀ-ỸĐ][\wÀ-ỹ]*(?:\s+|$)){2,}")
@@ -51,6 +67,23 @@ def condense(question: str, history: list[dict]) -> str:
     return question
 
 
+def _norm(text: str) -> str:
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
+
+
+def _keeps_referent(question: str, rewrite: str, history: list[dict]) -> bool:
+    """A follow-up with a pronoun needs one of the conversation's names in its rewrite."""
+    ents = history_entities(history)
+    if not ents or not _PRONOUN.search(question):
+        return True
+    folded = fold(rewrite)
+    return any(fold(e) in folded for e in ents)
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 1)
+
+
 @dataclass
 class Engine:
     settings: Settings
@@ -58,13 +91,26 @@ class Engine:
     store: Store
     retriever: NewsRetriever
     generator: Any
+    extractive: ExtractiveGenerator | None = None
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.extractive is None:
+            self.extractive = (
+                self.generator if isinstance(self.generator, ExtractiveGenerator) else ExtractiveGenerator(self.settings, self.embedder)
+            )
 
     @classmethod
     def open(cls, settings: Settings, *, create: bool = False) -> "Engine":
         embedder = make_embedder(settings)
+        generator = make_generator(settings, embedder)  # bad --llm specs fail before the index opens
         store = Store(settings, embedder.describe(), create=create)
-        retriever = NewsRetriever(store=store, embedder=embedder, k=settings.top_k, fetch_k=settings.fetch_k)
-        return cls(settings, embedder, store, retriever, make_generator(settings, embedder))
+        retriever = NewsRetriever.from_settings(settings, store, embedder)
+        return cls(settings, embedder, store, retriever, generator)
+
+    @property
+    def uses_llm(self) -> bool:
+        return isinstance(self.generator, LLMGenerator)
 
     # ----------------------------------------------------------------- the chain
     def chain(self) -> Runnable:
@@ -86,22 +132,59 @@ class Engine:
         - ``{"type": "done", "result": {...}}`` — the same object :meth:`ask` returns; its
           ``answer`` is authoritative (verification may have replaced what was streamed,
           in which case ``result["trace"]["replaced_stream"]`` is true).
+
+        With an LLM generator the tokens are the model's, as it writes them (citation
+        markers already renumbered the way verification will, invented ones dropped).
+        When the model produced nothing usable before failing, the tokens are those of
+        the answer that replaced it, and ``replaced_stream`` stays false.
         """
-        result = self.ask(question, history, language)
-        for piece in re.findall(r"\S+\s*", result["answer"]):
+        st = self._retrieve(self._prepare({"question": question, "history": history or [], "language": language}))
+        streamed = False
+        for piece in self._generate_iter(st):
+            streamed = True
             yield {"type": "token", "text": piece}
+        result = self._verify(st)
+        if not streamed:
+            for piece in re.findall(r"\S+\s*", result["answer"]):
+                yield {"type": "token", "text": piece}
         yield {"type": "citations", "citations": result["citations"]}
         yield {"type": "done", "result": result}
 
     # ----------------------------------------------------------------- steps
     def _prepare(self, inp: dict) -> dict:
+        t0 = time.perf_counter()
         q = " ".join(str(inp.get("question", "")).split())
         if not q:
             raise ValueError("the question is empty")
         history = inp.get("history") or []
         lang = inp.get("language") or detect_language(q)
-        standalone = condense(q, history)
-        return {"question": q, "history": history, "language": lang, "query": standalone, "t0": time.perf_counter()}
+        st: dict = {"question": q, "history": history, "language": lang, "t0": t0}
+        info: dict = {"method": "none"}
+        if history:
+            info["method"] = "rules"
+            standalone = None
+            if self.uses_llm and self.settings.llm_condense:
+                t = time.perf_counter()
+                try:
+                    standalone = self.generator.condense(q, history)
+                    info.update(method="llm", prompt=prompt_id("condense"))
+                    if not _keeps_referent(q, standalone, history):
+                        info.update(method="rules", rejected_rewrite=standalone,
+                                    fallback_reason="LLM rewrite dropped the names the follow-up refers to")
+                        standalone = None
+                except LLMError as exc:
+                    info["fallback_reason"] = f"LLM rewrite failed: {exc}"
+                    if isinstance(exc, LLMUnavailable):
+                        st["llm_down"] = str(exc)  # do not wait for it a second time
+                except Exception as exc:  # never let the rewrite break the answer
+                    log.debug("condense failed", exc_info=True)
+                    info["fallback_reason"] = f"LLM rewrite failed: {type(exc).__name__}"
+                info["ms"] = _ms(t)
+            st["query"] = standalone or condense(q, history)
+        else:
+            st["query"] = q
+        st["condense"] = info
+        return st
 
     def _retrieve(self, st: dict) -> dict:
         t = time.perf_counter()
@@ -110,27 +193,83 @@ class Engine:
         return st
 
     def _generate(self, st: dict) -> dict:
+        for _ in self._generate_iter(st):
+            pass
+        return st
+
+    def _generate_iter(self, st: dict) -> Iterator[str]:
+        """Runs the generator; yields display text as an LLM writes it (nothing for extractive)."""
         t = time.perf_counter()
         passages = st["passages"]
         corpus_lang = detect_language(passages[0].text[:300]) if passages else "vi"
-        # retrieval used the standalone query; the answer addresses the original wording
-        st["draft"] = self.generator.generate(st["question"], st["language"], passages, corpus_lang)
+        args = (st["question"], st["language"], passages, corpus_lang)
+        if not self.uses_llm:
+            # retrieval used the standalone query; the answer addresses the original wording
+            st["draft"] = self.generator.generate(*args)
+            st["t_answer"] = (time.perf_counter() - t) * 1000
+            return
+        gen: LLMGenerator = self.generator
+        info: dict = {"model": gen.name}
+        st["llm"] = info
+        future = None
+        if passages and gen.concurrent:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-extractive")
+            future = self._pool.submit(self.extractive.generate, *args)
+        if not passages:
+            info["skipped"] = "nothing retrieved"
+        elif st.get("llm_down"):
+            st["llm_error"] = st["llm_down"]
+        else:
+            standalone = st["query"] if st["query"] != st["question"] else None
+            messages, packed = gen.messages(st["question"], st["language"], passages, standalone)
+            st["packed"] = packed
+            info.update(context_tokens=packed.tokens, context_budget=packed.budget, passages_packed=len(packed.passages))
+            if packed.left_out:
+                info["left_out"] = packed.left_out
+            if packed.truncated:
+                info["truncated"] = packed.truncated
+            ms = MarkerStream(len(packed.passages), gen.sentinel)
+            st["marker_stream"] = ms
+            t_llm = time.perf_counter()
+            try:
+                for piece in gen.stream(messages):
+                    if "first_token_ms" not in info:
+                        info["first_token_ms"] = _ms(t_llm)
+                    out = ms.feed(piece)
+                    if out:
+                        yield out
+                out = ms.close()
+                if out:
+                    yield out
+            except LLMError as exc:
+                st["llm_error"] = str(exc)
+            except Exception as exc:  # a bug or an odd reply: the user still gets an answer
+                log.debug("LLM generation failed", exc_info=True)
+                st["llm_error"] = f"{type(exc).__name__}: {exc}"[:200]
+            info["generate_ms"] = _ms(t_llm)
+            info["raw_answer"] = ms.raw
+        t_ex = time.perf_counter()
+        st["extractive_draft"] = future.result() if future is not None else self.extractive.generate(*args)
+        info["extractive_wait_ms"] = _ms(t_ex)
         st["t_answer"] = (time.perf_counter() - t) * 1000
-        return st
 
     def _verify(self, st: dict) -> dict:
-        draft = st["draft"]
         passages = st["passages"]
-        trace = {"query": st["query"], **draft.trace}
-        if draft.refused:
-            answer, citations = draft.answer, []
+        trace: dict = {"query": st["query"], "condense": st["condense"]}
+        if not self.uses_llm:
+            draft: Draft = st["draft"]
+            trace.update(draft.trace)
+            answer, citations = self._finish_extractive(draft, passages, st["language"], trace)
+            trace.update(answered_by=draft.trace.get("generator", "extractive"), replaced_stream=False)
         else:
-            answer, citations, report = finalize(draft.answer, passages, draft.quotes)
-            trace.update(report)
-            if not citations or not is_consistent(answer, citations):
-                trace["refusal_reason"] = "no valid citation in the answer"
-                answer, citations = refusal_message(st["language"]), []
+            answer, citations = self._verify_llm(st, trace)
         refused = not citations
+        trace["prompts"] = {k: v for k, v in {
+            "answer": trace.get("prompt"),
+            "condense": st["condense"].get("prompt"),
+            "refusal": prompt_id("refusal") if refused else None,
+        }.items() if v}
         trace["passages"] = [
             {"chunk_id": p.chunk_id, "doc_id": p.doc_id, **p.trace} for p in passages
         ]
@@ -148,3 +287,67 @@ class Engine:
             },
             "trace": trace,
         }
+
+    def _finish_extractive(self, draft: Draft, passages: list, language: str, trace: dict) -> tuple[str, list[dict]]:
+        if draft.refused:
+            return draft.answer, []
+        answer, citations, report = finalize(draft.answer, passages, draft.quotes)
+        trace.update(report)
+        if not citations or not is_consistent(answer, citations):
+            trace["refusal_reason"] = "no valid citation in the answer"
+            return refusal_message(language), []
+        return answer, citations
+
+    def _verify_llm(self, st: dict, trace: dict) -> tuple[str, list[dict]]:
+        gen: LLMGenerator = self.generator
+        lang = st["language"]
+        ex: Draft = st["extractive_draft"]
+        ms: MarkerStream | None = st.get("marker_stream")
+        info = st["llm"]
+        trace.update(generator=gen.name, prompt=prompt_id("answer"), fallback_reason=None)
+        trace["relevance"] = {k: ex.trace[k] for k in ("best_sentence_score", "threshold") if k in ex.trace}
+        trace["llm"] = info
+        streamed = ms.emitted if ms is not None else ""
+        answer: str | None = None
+        citations: list[dict] = []
+        reason = notice = None
+        if st.get("llm_error"):
+            reason = f"LLM failed: {st['llm_error']}"
+            notice = f"The language model failed ({st['llm_error']}); showing the extractive answer."
+        elif ms is None:  # nothing retrieved: the model was not asked
+            pass
+        elif ex.refused:
+            if not ms.refused:
+                reason = "the model answered although retrieval was below the relevance threshold"
+        elif ms.refused:
+            reason = "the model found no answer in the passages"
+            notice = "The language model found no answer in the passages; showing the extractive answer."
+        else:
+            packed = st["packed"].passages
+            # a sentence copied from a passage without its marker gets one (traced)
+            canonical, attributed = attribute_uncited(ms.canonical, packed)
+            if attributed:
+                trace["attributed"] = attributed
+            answer, citations, report = finalize(canonical, packed, quotes_for(canonical, packed))
+            trace.update(report)
+            if not citations or not is_consistent(answer, citations):
+                reason = "no valid citation in the model's answer"
+                notice = "The language model's answer had no valid citation; showing the extractive answer."
+                answer, citations = None, []
+            else:
+                trace["answered_by"] = gen.name
+                trace["uncited_sentences"] = uncited_sentences(answer)
+        if answer is None:
+            # the extractive answer (itself a refusal when retrieval was not relevant enough)
+            trace["answered_by"] = "extractive"
+            trace["fallback_prompt"] = ex.trace.get("prompt")
+            if ex.refused:
+                trace["refusal_reason"] = ex.trace.get("refusal_reason")
+            answer, citations = self._finish_extractive(ex, st["passages"], lang, trace)
+            if not citations and notice:
+                notice = notice.replace("showing the extractive answer", "no passage answers the question well enough")
+        trace["fallback_reason"] = reason
+        if notice:
+            trace["notice"] = notice
+        trace["replaced_stream"] = bool(streamed.strip()) and _norm(streamed) != _norm(answer)
+        return answer, citations

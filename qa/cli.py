@@ -1,4 +1,4 @@
-"""`qa` command line: ingest, ask, docs."""
+"""`qa` command line: ingest, ask, chat, docs, eval."""
 
 from __future__ import annotations
 
@@ -151,12 +151,17 @@ def _open_for_rebuild(settings, embedder):
     return store
 
 
+LlmOpt = typer.Option(None, "--llm", help="Answer generator: extractive | openai:<model> | llamacpp:<path.gguf> (QA_LLM)")
+
+
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="Question in Vietnamese or English"),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object"),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (with --stream: one JSON event per line)"),
     trace: bool = typer.Option(False, "--trace", help="Include the retrieval trace in --json output"),
     language: Optional[str] = typer.Option(None, "--language", help="Force the answer language: vi or en"),
+    stream: bool = typer.Option(False, "--stream", help="Print the answer as it is written"),
+    llm: Optional[str] = LlmOpt,
     index_dir: Optional[Path] = IndexDir,
     embeddings: Optional[str] = EmbeddingsOpt,
     config: Optional[Path] = ConfigOpt,
@@ -167,21 +172,70 @@ def ask(
     if language not in (None, "vi", "en"):
         _fail("--language must be vi or en", 2)
     try:
-        engine = Engine.open(_settings(index_dir, embeddings, config))
+        engine = Engine.open(_settings(index_dir, embeddings, config, llm=llm))
+        if stream:
+            _stream_answer(engine, question, [], language, json_lines=json_out, trace=trace)
+            return
         result = engine.ask(question, language=language)
     except _known_errors() as exc:
         _fail(str(exc))
     if json_out:
-        data = dict(result)
-        if not trace:
-            data["trace"] = {k: v for k, v in data["trace"].items() if k != "passages"}
-        out.print(json.dumps(data, ensure_ascii=False, indent=2), markup=False)
+        out.print(json.dumps(_public(result, trace), ensure_ascii=False, indent=2), markup=False)
         return
+    _print_notice(result)
     print_answer(result)
+
+
+def _public(result: dict, trace: bool) -> dict:
+    data = dict(result)
+    if not trace:
+        data["trace"] = {k: v for k, v in data["trace"].items() if k != "passages"}
+    return data
+
+
+def _print_notice(result: dict) -> None:
+    notice = result["trace"].get("notice")
+    if notice:
+        console.print(f"[yellow]note:[/] {escape(notice)}")
+
+
+def _stream_answer(engine, question: str, history: list[dict], language: Optional[str], *, json_lines: bool = False, trace: bool = False) -> dict:
+    """Print Engine.stream events as they come; returns the final result."""
+    result: dict = {}
+    wrote = False
+    for ev in engine.stream(question, history, language):
+        if json_lines:
+            if ev["type"] == "done":
+                ev = {"type": "done", "result": _public(ev["result"], trace)}
+            out.print(json.dumps(ev, ensure_ascii=False), markup=False)
+            out.file.flush()
+        elif ev["type"] == "token":
+            out.print(escape(ev["text"]), end="")
+            out.file.flush()
+            wrote = True
+        if ev["type"] == "done":
+            result = ev["result"]
+    if json_lines:
+        return result
+    if wrote:
+        out.print()
+    if result["trace"].get("replaced_stream"):
+        # what streamed was not kept (e.g. no valid citation): show the verified answer
+        _print_notice(result)
+        out.print("[dim]verified answer:[/]")
+        out.print(escape(result["answer"]))
+    else:
+        _print_notice(result)
+    print_sources(result)
+    return result
 
 
 def print_answer(result: dict) -> None:
     out.print(escape(result["answer"]))
+    print_sources(result)
+
+
+def print_sources(result: dict) -> None:
     if result["citations"]:
         out.print()
         out.print("[bold]Sources[/]")
@@ -189,6 +243,78 @@ def print_answer(result: dict) -> None:
             out.print(f"[bold][{c['n']}][/] {escape(c['title'])} [dim]({escape(c['doc_id'])})[/]")
             quote = c.get("quote") or c["text"]
             out.print("    " + escape(quote if len(quote) < 600 else quote[:600] + "…"), style="italic")
+
+
+@app.command()
+def chat(
+    stream: bool = typer.Option(True, "--stream/--no-stream", help="Print answers as they are written"),
+    language: Optional[str] = typer.Option(None, "--language", help="Force the answer language: vi or en"),
+    llm: Optional[str] = LlmOpt,
+    index_dir: Optional[Path] = IndexDir,
+    embeddings: Optional[str] = EmbeddingsOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Chat in the terminal: follow-up questions are understood from the conversation."""
+    from .chain import Engine
+
+    if language not in (None, "vi", "en"):
+        _fail("--language must be vi or en", 2)
+    try:
+        engine = Engine.open(_settings(index_dir, embeddings, config, llm=llm))
+    except _known_errors() as exc:
+        _fail(str(exc))
+    console.print(f"qa chat ({escape(engine.generator.name)}) — ask in Vietnamese or English; /new starts over, /quit or Ctrl-D ends.")
+    history: list[dict] = []
+    tty = sys.stdin.isatty()
+    while True:
+        try:
+            line = input("\nyou> ") if tty else input()  # piped input: no prompt noise
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            break
+        q = line.strip()
+        if not q:
+            continue
+        if q in ("/quit", "/exit", "/q"):
+            break
+        if q in ("/new", "/reset"):
+            history.clear()
+            console.print("[dim](new conversation)[/]")
+            continue
+        try:
+            if stream:
+                result = _stream_answer(engine, q, history, language)
+            else:
+                result = engine.ask(q, history, language)
+                _print_notice(result)
+                print_answer(result)
+        except _known_errors() as exc:
+            console.print(f"[bold red]error:[/] {escape(str(exc))}")
+            continue
+        except KeyboardInterrupt:
+            console.print("[dim](interrupted)[/]")
+            continue
+        history += [{"role": "user", "content": q}, {"role": "assistant", "content": result["answer"]}]
+        del history[:-12]  # the last six exchanges are enough to resolve follow-ups
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="Listen address (QA_HOST, default 127.0.0.1; 0.0.0.0 for the intranet)"),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (QA_PORT, default 7860)"),
+    llm: Optional[str] = LlmOpt,
+    index_dir: Optional[Path] = IndexDir,
+    embeddings: Optional[str] = EmbeddingsOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Run the chat UI (/), the embeddable view (/embed) and the REST API (/api, docs at /docs)."""
+    from .api import serve as run_server
+
+    try:
+        settings = _settings(index_dir, embeddings, config, host=host, port=port, llm=llm)
+        run_server(settings, echo=lambda m: out.print(escape(m)))
+    except _known_errors() as exc:
+        _fail(str(exc))
 
 
 @docs_app.command("list")

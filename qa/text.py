@@ -30,6 +30,11 @@ def fold(text: str) -> str:
     return text.replace("đ", "d")
 
 
+def has_diacritics(text: str) -> bool:
+    """True when the text has any Vietnamese diacritic (or đ): 'Lê' yes, 'Le' no."""
+    return fold(text) != text.lower()
+
+
 _TOKEN = re.compile(r"\w+(?:[.,/-]\w+)*", re.UNICODE)
 
 

@@ -3,7 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
-export ANONYMIZED_TELEMETRY=False HF_HUB_OFFLINE=1
+# the browser tests drive Debian's chromium through playwright (playwright's own browser download does not work here)
+if ! command -v chromium >/dev/null; then
+  echo "==> installing chromium (for the browser tests)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+export ANONYMIZED_TELEMETRY=False HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 .venv/bin/python -m pytest -q "$@"
 if [ -f eval/thresholds.toml ] && .venv/bin/qa eval --help >/dev/null 2>&1; then
   echo "==> eval gate: eval/sets/*.jsonl against eval/thresholds.toml"

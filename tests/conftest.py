@@ -154,3 +154,28 @@ def copy_article(path: Path, dest_dir: Path, name: str | None = None) -> Path:
     dest = dest_dir / (name or path.name)
     shutil.copyfile(path, dest)
     return dest
+
+
+# ---------------------------------------------------------------------------
+# the scripted LLM (tests/fake_llm.py): the one fake allowed
+
+
+@pytest.fixture(scope="session")
+def fake_llm_server():
+    """One real OpenAI-compatible server (tests/fake_llm.py) for the session; see ``fake_llm``."""
+    from fake_llm import FakeLLM
+
+    with FakeLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llm(fake_llm_server):
+    """The session's fake LLM, reset to quote mode with nothing scripted.
+
+    ``fake_llm.base_url`` goes into ``llm_base_url`` (or ``QA_LLM_BASE_URL``) with
+    ``llm="openai:fake"``; ``fake_llm.script(...)``/``requests()``/``release()`` drive it.
+    """
+    fake_llm_server.reset(mode="quote")
+    yield fake_llm_server
+    fake_llm_server.release()  # never leave a held reply behind

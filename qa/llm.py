@@ -1,0 +1,533 @@
+"""LLM answer generators: ``openai:<model>`` (any OpenAI-compatible chat endpoint) and
+``llamacpp:<path.gguf>`` (a local GGUF through llama-cpp-python, an optional extra).
+
+The generator only *writes*: the chain (:mod:`qa.chain`) decides what reaches the user —
+it checks the relevance verdict, verifies and renumbers the [n] markers, and falls back to
+the extractive answer when the model is down, slow, or replies without valid citations.
+
+Pieces:
+
+- backends (``stream(messages)`` → text pieces, ``complete(messages)`` → text), both
+  raising :class:`LLMError` for every failure; their libraries are imported lazily;
+- :func:`pack_context` — the passages, most relevant first, delimited and numbered, cut to
+  the model's window with tiktoken;
+- :class:`MarkerStream` — turns the raw model text into display text as it streams:
+  ``[1, 2]`` / ``[passage 3]`` → ``[1] [2]`` / ``[3]``, markers renumbered in order of first
+  use (exactly as :func:`qa.citations.finalize` will), invented ones dropped, ``<think>``
+  blocks and the refusal sentinel held back;
+- :class:`LLMGenerator` — prompts (``prompts/answer.toml``, ``prompts/condense.toml``),
+  streaming, follow-up condensing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .config import Settings
+from .prompts import load_prompt, prompt_id
+from .retrieval import Passage
+from .text import count_tokens, get_encoding, sentence_spans, word_tokens
+
+
+class LLMError(RuntimeError):
+    """The model failed: endpoint down, timeout, error status, or a reply that is not one."""
+
+
+class LLMUnavailable(LLMError):
+    """The endpoint/model could not be used at all (down, timeout, error status, broken
+    stream): the chain stops asking it for the rest of the question."""
+
+
+def _describe(exc: BaseException) -> str:
+    name = type(exc).__name__
+    msg = " ".join(str(exc).split())[:200]
+    if "timeout" in name.lower() or "timed out" in msg.lower():
+        return f"timed out ({name})"
+    if "connection" in name.lower():
+        return f"cannot connect ({msg or name})"
+    return f"{name}: {msg}" if msg else name
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class OpenAIBackend:
+    """Any OpenAI-compatible ``/v1/chat/completions`` (OpenAI, vLLM, Ollama, llama.cpp
+    server, LM Studio) through langchain-openai."""
+
+    concurrent = True  # the model runs elsewhere: the extractive fallback can run meanwhile
+
+    def __init__(self, model: str, settings: Settings) -> None:
+        try:
+            import langchain_openai  # noqa: F401
+        except ImportError as exc:
+            raise ValueError("the openai:<model> generator needs langchain-openai: pip install 'qa-news[openai]'") from exc
+        self.model = model
+        self.settings = settings
+        self.name = f"openai:{model}"
+        self._chat = None
+
+    def _client(self):
+        if self._chat is None:
+            from langchain_openai import ChatOpenAI
+
+            s = self.settings
+            key = s.llm_api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+            try:
+                self._chat = ChatOpenAI(
+                    model=self.model,
+                    base_url=s.llm_base_url,
+                    api_key=key,
+                    timeout=s.llm_timeout,
+                    max_retries=0,
+                    temperature=s.llm_temperature,
+                    max_tokens=s.llm_max_tokens,
+                    use_responses_api=False,
+                )
+            except Exception as exc:
+                raise LLMUnavailable(f"cannot set up the OpenAI client: {_describe(exc)}") from exc
+        return self._chat
+
+    def stream(self, messages: list[dict], max_tokens: int | None = None) -> Iterator[str]:
+        chat = self._client()
+        kwargs = {"max_tokens": max_tokens} if max_tokens else {}
+        try:
+            for chunk in chat.stream([(m["role"], m["content"]) for m in messages], **kwargs):
+                text = chunk.content if isinstance(chunk.content, str) else "".join(
+                    p.get("text", "") for p in chunk.content if isinstance(p, dict)
+                )
+                if text:
+                    yield text
+        except Exception as exc:  # connection refused, timeout, 5xx, broken SSE, bad JSON …
+            raise LLMUnavailable(_describe(exc)) from exc
+
+    def complete(self, messages: list[dict], max_tokens: int | None = None) -> str:
+        chat = self._client()
+        kwargs = {"max_tokens": max_tokens} if max_tokens else {}
+        try:
+            msg = chat.invoke([(m["role"], m["content"]) for m in messages], **kwargs)
+        except Exception as exc:
+            raise LLMUnavailable(_describe(exc)) from exc
+        if not isinstance(msg.content, str):
+            raise LLMError("the model's reply is not text")
+        return msg.content
+
+
+class LlamaCppBackend:
+    """A local GGUF model through llama-cpp-python (``pip install 'qa-news[llamacpp]'``).
+
+    Runs in this process, so ``llm_timeout`` does not apply; the model is loaded on first use.
+    """
+
+    concurrent = False  # shares the CPU with the embedder: run the extractive check after it
+
+    def __init__(self, path: str, settings: Settings) -> None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ValueError(f"GGUF model not found: {p}")
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError as exc:
+            raise ValueError("the llamacpp:<path> generator needs llama-cpp-python: pip install 'qa-news[llamacpp]'") from exc
+        self.path = p
+        self.settings = settings
+        self.name = f"llamacpp:{p.name}"
+        self._llm = None
+
+    def _model(self):
+        if self._llm is None:
+            from llama_cpp import Llama
+
+            try:
+                self._llm = Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.settings.llm_context_window,
+                    n_threads=self.settings.llm_threads or os.cpu_count() or 2,
+                    verbose=False,
+                )
+            except Exception as exc:
+                raise LLMUnavailable(f"cannot load {self.path.name}: {_describe(exc)}") from exc
+        return self._llm
+
+    def stream(self, messages: list[dict], max_tokens: int | None = None) -> Iterator[str]:
+        llm = self._model()
+        try:
+            for chunk in llm.create_chat_completion(
+                messages=messages, stream=True, temperature=self.settings.llm_temperature,
+                max_tokens=max_tokens or self.settings.llm_max_tokens,
+            ):
+                text = (chunk["choices"][0].get("delta") or {}).get("content")
+                if text:
+                    yield text
+        except Exception as exc:
+            raise LLMUnavailable(_describe(exc)) from exc
+
+    def complete(self, messages: list[dict], max_tokens: int | None = None) -> str:
+        return "".join(self.stream(messages, max_tokens))
+
+
+def make_backend(settings: Settings):
+    spec = settings.llm.strip()
+    kind, _, arg = spec.partition(":")
+    kind = kind.lower()
+    if kind == "openai":
+        if not arg:
+            raise ValueError("use openai:<model>, e.g. openai:gpt-4o-mini or openai:qwen2.5:7b-instruct")
+        return OpenAIBackend(arg, settings)
+    if kind == "llamacpp":
+        if not arg:
+            raise ValueError("use llamacpp:<path to a .gguf file>")
+        return LlamaCppBackend(arg, settings)
+    raise ValueError(f"unknown generator '{spec}': use extractive, openai:<model> or llamacpp:<path.gguf>")
+
+
+# --------------------------------------------------------------------------- context packing
+
+_DELIM = re.compile(r"<\s*/?\s*passage", re.IGNORECASE)
+
+
+def _escape(text: str) -> str:
+    """Passage text can never close its block or open a new one."""
+    return _DELIM.sub(lambda m: m.group().replace("<", "‹"), text)
+
+
+def passage_block(n: int, p: Passage, text: str | None = None) -> str:
+    title = " ".join(_escape(p.title or "").replace('"', "'").split())
+    body = _escape((p.text if text is None else text).strip())
+    return f'<passage n="{n}" title="{title}">\n{body}\n</passage>'
+
+
+@dataclass
+class Packed:
+    passages: list[Passage]  # what the model saw, in order: [n] is passages[n-1]
+    blocks: list[str]
+    tokens: int  # tokens of the packed blocks
+    budget: int
+    left_out: list[str] = field(default_factory=list)  # chunk ids that did not fit
+    truncated: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.blocks)
+
+
+def pack_context(passages: list[Passage], budget: int, encoding: str = "cl100k_base") -> Packed:
+    """Passages in rank order (most relevant first) while they fit in ``budget`` tokens.
+
+    A passage that does not fit is left out and later (shorter) ones are still tried; the
+    first one is cut to the budget rather than dropped, so the model always sees something.
+    """
+    enc = get_encoding(encoding)
+    kept: list[Passage] = []
+    blocks: list[str] = []
+    used = 0
+    left_out: list[str] = []
+    truncated: list[str] = []
+    for p in passages:
+        block = passage_block(len(kept) + 1, p)
+        t = count_tokens(block, encoding) + 2
+        if used + t <= budget:
+            kept.append(p)
+            blocks.append(block)
+            used += t
+        elif not kept and budget > 64:
+            overhead = count_tokens(passage_block(1, p, ""), encoding) + 4
+            ids = enc.encode(p.text, disallowed_special=())[: max(16, budget - overhead)]
+            block = passage_block(1, p, enc.decode(ids))
+            kept.append(p)
+            blocks.append(block)
+            used += count_tokens(block, encoding) + 2
+            truncated.append(p.chunk_id)
+        else:
+            left_out.append(p.chunk_id)
+    return Packed(kept, blocks, used, budget, left_out, truncated)
+
+
+# --------------------------------------------------------------------------- marker stream
+
+_GROUP = re.compile(r"[ \t]*(?:\[([^\[\]\n]{1,40})\]|【([^【】\n]{1,40})】)")
+_NUMS = re.compile(
+    r"^\s*(?:(?:passages?|đoạn(?: trích)?|nguồn|sources?|docs?|documents?|ref)\s*)?"
+    r"\d{1,3}(?:\s*(?:,|;|and|và|&|-|–)\s*(?:(?:passages?|đoạn)\s*)?\d{1,3})*\s*$",
+    re.IGNORECASE,
+)
+_OPEN_TAIL = re.compile(r"[ \t]*[\[【][^\[\]【】\n]{0,40}$")
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+_PLACEHOLDER = re.compile(r"^\s*(?:n|k|x|i|số|so|number|citation|source|nguồn)\s*$", re.IGNORECASE)
+
+
+def _numbers(content: str) -> list[int] | None:
+    """The passage numbers of a citation group; [] for a placeholder the model echoed
+    from the instructions ("[n]"), None when the brackets are not a citation."""
+    if _PLACEHOLDER.match(content):
+        return []
+    if not _NUMS.match(content):
+        return None
+    out: list[int] = []
+    for m in re.finditer(r"(\d{1,3})(?:\s*[-–]\s*(\d{1,3}))?", content):
+        a = int(m.group(1))
+        b = int(m.group(2)) if m.group(2) else a
+        rng = range(a, b + 1) if a <= b <= a + 10 else [a, b]
+        out.extend(n for n in rng if n not in out)
+    return out
+
+
+class MarkerStream:
+    """Raw model text in, display text out, incrementally.
+
+    ``feed(piece)`` returns the new display text that is safe to show now; ``close()`` the
+    rest. ``canonical`` is the whole reply with every citation group written as plain
+    ``[k]`` markers in the model's numbering (what :func:`qa.citations.finalize` verifies);
+    the display text is that, renumbered in order of first use with markers outside
+    1..``n_passages`` dropped — the same result finalize gives, so what streamed matches
+    the verified answer unless verification replaces it.
+    """
+
+    def __init__(self, n_passages: int, sentinel: str = "NO_ANSWER") -> None:
+        self.n = n_passages
+        self.sentinel = sentinel
+        self.raw = ""
+        self.emitted = ""
+
+    # pure rendering of the raw text so far; `final` releases held tails
+    def _body(self, final: bool) -> tuple[str | None, bool]:
+        """(text after any <think> block or None while held, refused)."""
+        raw = self.raw
+        s = raw.lstrip()
+        if s.startswith(THINK_OPEN):
+            end = s.find(THINK_CLOSE)
+            if end < 0:
+                return (None if not final else ""), False
+            s = s[end + len(THINK_CLOSE):].lstrip()
+        elif not final and THINK_OPEN.startswith(s):
+            return None, False
+        if s.startswith(self.sentinel):
+            return "", True
+        if not final and s and self.sentinel.startswith(s):
+            return None, False
+        return s, False
+
+    def render(self, final: bool = False) -> tuple[str, str, bool]:
+        """(display, canonical, refused) for the raw text so far."""
+        body, refused = self._body(final)
+        if body is None:
+            return "", "", False
+        if refused:
+            return "", self.sentinel, True
+        if not final:
+            m = _OPEN_TAIL.search(body)
+            if m:
+                body = body[: m.start()]
+            body = body.rstrip()
+        mapping: dict[int, int] = {}
+        disp: list[str] = []
+        canon: list[str] = []
+        last = 0
+        last_marker: str | None = None  # the last marker shown, while only space follows it
+        for m in _GROUP.finditer(body):
+            content = m.group(1) if m.group(1) is not None else m.group(2)
+            nums = _numbers(content)
+            if nums is None:
+                continue
+            between = body[last : m.start()]
+            if between.strip():
+                last_marker = None
+            disp.append(between)
+            canon.append(between)
+            shown: list[str] = []
+            for k in nums:
+                if 1 <= k <= self.n:
+                    mapping.setdefault(k, len(mapping) + 1)
+                    shown.append(f"[{mapping[k]}]")
+            if shown and shown[0] == last_marker:  # "[1] [1]" → "[1]"
+                shown = shown[1:]
+            if shown:
+                disp.append(" " + " ".join(shown))
+                last_marker = shown[-1]
+            canon.append(" " + " ".join(f"[{k}]" for k in nums) if nums else "")
+            last = m.end()
+        disp.append(body[last:])
+        canon.append(body[last:])
+        return "".join(disp), "".join(canon), False
+
+    def feed(self, piece: str) -> str:
+        self.raw += piece
+        display, _, _ = self.render(False)
+        return self._delta(display)
+
+    def close(self) -> str:
+        display, _, _ = self.render(True)
+        return self._delta(display)
+
+    def _delta(self, display: str) -> str:
+        if display.startswith(self.emitted):
+            new = display[len(self.emitted):]
+            self.emitted = display
+            return new
+        return ""  # cannot happen with held tails; the verified answer is authoritative anyway
+
+    @property
+    def canonical(self) -> str:
+        return self.render(True)[1]
+
+    @property
+    def refused(self) -> bool:
+        return self.render(True)[2] or self.sentinel in self.raw
+
+
+# --------------------------------------------------------------------------- quotes
+
+
+def quotes_for(answer: str, passages: list[Passage]) -> dict[int, str]:
+    """For each cited passage (1-based, model numbering), the passage sentence that shares
+    most words (Dice) with the answer sentences citing it (names and numbers survive translation)."""
+    from .citations import MARKER
+
+    out: dict[int, str] = {}
+    cited: dict[int, set[str]] = {}
+    start = 0
+    words: set[str] = set()
+    for m in MARKER.finditer(answer):
+        piece = answer[start : m.start()]
+        if piece.strip():  # consecutive markers share the text before the first one
+            words = {w for w in word_tokens(piece) if len(w) > 1}
+        cited.setdefault(int(m.group(1)), set()).update(words)
+        start = m.end()
+    for k, words in cited.items():
+        if not 1 <= k <= len(passages) or not words:
+            continue
+        text = passages[k - 1].text
+        best, best_score = "", 0.0
+        for a, b in sentence_spans(text):
+            sw = {w for w in word_tokens(text[a:b]) if len(w) > 1}
+            shared = len(words & sw)
+            score = 2 * shared / (len(words) + len(sw)) if shared >= 2 else 0.0  # Dice
+            if score > best_score:
+                best, best_score = text[a:b], score
+        if best:
+            out[k] = best
+    return out
+
+
+def _bigrams(text: str) -> set[tuple[str, str]]:
+    t = word_tokens(text)
+    return set(zip(t, t[1:]))
+
+
+_LEAD = re.compile(r"^(?:\s*\[\d{1,3}\])+")
+
+
+def answer_sentences(answer: str) -> list[tuple[int, str, bool]]:
+    """(end offset, text without leading markers, cited?) per sentence of an answer; a
+    marker right after a sentence's full stop ("Fact. [1] Next") cites that sentence."""
+    from .citations import MARKER
+
+    spans = sentence_spans(answer)
+    out = []
+    for i, (a, b) in enumerate(spans):
+        body = _LEAD.sub("", answer[a:b]).strip()
+        nxt = answer[spans[i + 1][0] : spans[i + 1][1]] if i + 1 < len(spans) else ""
+        if body:
+            out.append((b, body, bool(MARKER.search(body) or _LEAD.match(nxt))))
+    return out
+
+
+def uncited_sentences(answer: str) -> int:
+    return sum(1 for _, body, cited in answer_sentences(answer) if not cited and len(body) > 20)
+
+
+def attribute_uncited(answer: str, passages: list[Passage], min_share: float = 0.6, min_bigrams: int = 4) -> tuple[str, list[dict]]:
+    """Cite the answer sentences that have no [n] but are (nearly) copied from a passage.
+
+    Small models often copy a passage sentence and forget the marker. A sentence without a
+    marker gets ``[k]`` only when at least ``min_share`` of its word bigrams (diacritics
+    folded) occur in one sentence of passage k; anything less literal stays uncited, so an
+    answer with no citation at all still falls back. Returns (answer, attributions).
+    """
+    if not passages:
+        return answer, []
+    psents = [(k, _bigrams(p.text[a:b])) for k, p in enumerate(passages, 1) for a, b in sentence_spans(p.text)]
+    inserts: list[tuple[int, int, float]] = []
+    for b, body, cited in answer_sentences(answer):
+        if cited:
+            continue
+        bi = _bigrams(body)
+        if len(bi) < min_bigrams:
+            continue
+        best_k, best = 0, 0.0
+        for k, pb in psents:
+            share = len(bi & pb) / len(bi)
+            if share > best:
+                best_k, best = k, share
+        if best >= min_share:
+            inserts.append((b, best_k, round(best, 3)))
+    out = answer
+    for end, k, _ in sorted(inserts, reverse=True):
+        out = out[:end] + f" [{k}]" + out[end:]
+    return out, [{"passage": k, "bigram_share": share} for _, k, share in inserts]
+
+
+# --------------------------------------------------------------------------- the generator
+
+
+_LABEL = re.compile(r"^\s*(?:standalone question|câu hỏi độc lập|rewritten question|question)\s*:\s*", re.IGNORECASE)
+
+
+class LLMGenerator:
+    """Writes answers with a chat model; see the module docstring for who checks them."""
+
+    def __init__(self, settings: Settings, backend) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.name = backend.name
+        self.prompt = load_prompt("answer")
+        self.sentinel = self.prompt.get("refusal_sentinel", "NO_ANSWER")
+
+    @property
+    def concurrent(self) -> bool:
+        return bool(getattr(self.backend, "concurrent", False))
+
+    def prompt_ids(self) -> dict[str, str]:
+        return {"answer": prompt_id("answer"), "condense": prompt_id("condense")}
+
+    # -- answer
+    def messages(self, question: str, language: str, passages: list[Passage], standalone: str | None = None) -> tuple[list[dict], Packed]:
+        s = self.settings
+        pr = self.prompt
+        lang = language if language in ("vi", "en") else "en"
+        system = pr["system"][lang]
+        standalone_line = pr["standalone_line"].format(standalone=standalone) if standalone and standalone != question else ""
+        fill = dict(language_name=pr["language_names"][lang], question=question, standalone=standalone_line, reminder=pr["reminder"][lang])
+        overhead = count_tokens(system, s.tokenizer) + count_tokens(pr["user"].format(passages="", **fill), s.tokenizer) + 16
+        room = s.llm_context_window - s.llm_max_tokens - overhead
+        budget = max(0, int(room * 0.85))  # the model's tokenizer is not cl100k: keep a margin
+        packed = pack_context(passages, budget, s.tokenizer)
+        user = pr["user"].format(passages=packed.text, **fill).strip()
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}], packed
+
+    def stream(self, messages: list[dict]) -> Iterator[str]:
+        yield from self.backend.stream(messages)
+
+    # -- follow-ups
+    def condense(self, question: str, history: list[dict]) -> str:
+        """A standalone rewrite of ``question`` given the recent turns (raises LLMError)."""
+        pr = load_prompt("condense")
+        lines = []
+        for turn in history[-6:]:
+            role = "assistant" if turn.get("role") == "assistant" else "user"
+            text = re.sub(r"\s*\[\d{1,3}\]", "", " ".join(str(turn.get("content", "")).split()))
+            lines.append(f"{role}: {text[:500]}")
+        user = pr["user"].format(history="\n".join(lines), question=question)
+        reply = self.backend.complete([{"role": "system", "content": pr["system"]}, {"role": "user", "content": user}], max_tokens=96)
+        reply = re.sub(r"<think>.*?</think>", "", reply, flags=re.DOTALL)
+        line = next((ln for ln in reply.splitlines() if ln.strip()), "")
+        line = _LABEL.sub("", line).strip().strip('"“”\'').strip()
+        if not line or len(line) > max(300, 3 * len(question)) or self.sentinel in line:
+            raise LLMError(f"unusable rewrite {line[:80]!r}")
+        return line

@@ -1,0 +1,443 @@
+"""The Gradio chat UI (``/``) and its compact embeddable view (``/embed``).
+
+The only module of the project that imports gradio. Every string that comes from a
+document (title, passage, quote, source) or from a user is HTML-escaped here before it
+reaches the page; the markup around it is ours. The chat renders with markdown off and
+LaTeX off, so article text is never interpreted as markup of any kind.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import quote as urlquote
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from .ingest import Progress  # noqa: E402
+
+EXAMPLES = [
+    "What did Le Cong Thanh recommend on climate diplomacy?",
+    "Thứ trưởng Lê Công Thành đề xuất gì về ngoại giao khí hậu?",
+    "What are the three pillars of Vietnam's comprehensive, modern diplomacy?",
+    "Đến hết ngày 14/12/2021, Bộ Y tế đã tiếp nhận bao nhiêu liều vaccine phòng COVID-19?",
+]
+
+LANGUAGES = {"Auto": None, "Tiếng Việt": "vi", "English": "en"}
+
+TEXT = {
+    "en": {"sources": "Sources", "refused": "Not in the articles", "open": "open article", "passage": "full passage"},
+    "vi": {"sources": "Nguồn", "refused": "Không có trong các bài báo", "open": "xem bài báo", "passage": "cả đoạn"},
+}
+
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+_CONTEXT = 220  # characters of passage shown on each side of the quote
+
+
+def esc(text: object) -> str:
+    """Escape for HTML text and attribute values; newlines become <br> (no raw newline survives)."""
+    s = html.escape(str(text or ""), quote=True)
+    return re.sub(r"\n+", "<br>", s.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _attr(text: object) -> str:
+    return html.escape(" ".join(str(text or "").split()), quote=True)
+
+
+def find_quote(text: str, quote: str) -> tuple[int, int] | None:
+    """Character span of ``quote`` in ``text`` (exact, else whitespace-insensitive), or None."""
+    quote = (quote or "").strip()
+    if not quote or not text:
+        return None
+    i = text.find(quote)
+    if i >= 0:
+        return i, i + len(quote)
+    words = quote.split()
+    if not words:
+        return None
+    m = re.search(r"\s+".join(re.escape(w) for w in words), text)
+    return (m.start(), m.end()) if m else None
+
+
+def highlight(text: str, quote: str, context: int | None = None) -> str:
+    """Escaped passage with the evidence sentence wrapped in <mark>; ``context`` trims around it."""
+    span = find_quote(text, quote)
+    if span is None:
+        if context is not None and len(text) > 2 * context:
+            return esc(text[: 2 * context].rstrip()) + "…"
+        return esc(text)
+    a, b = span
+    lo, hi = 0, len(text)
+    if context is not None:
+        lo = max(0, a - context)
+        hi = min(len(text), b + context)
+        # start/end on a word boundary
+        if lo > 0:
+            sp = text.find(" ", lo)
+            lo = sp + 1 if 0 <= sp < a else lo
+        if hi < len(text):
+            sp = text.rfind(" ", b, hi)
+            hi = sp if sp > b else hi
+    return (
+        ("…" if lo > 0 else "")
+        + esc(text[lo:a])
+        + '<mark class="qa-quote">' + esc(text[a:b]) + "</mark>"
+        + esc(text[b:hi])
+        + ("…" if hi < len(text) else "")
+    )
+
+
+def source_link(c: dict) -> str | None:
+    src = str(c.get("source") or "")
+    if re.match(r"https?://", src, re.IGNORECASE):
+        return src
+    if c.get("doc_id"):
+        return f"/api/documents/{urlquote(str(c['doc_id']), safe='')}/text"
+    return None
+
+
+def render_source(c: dict, lang: str) -> str:
+    t = TEXT.get(lang, TEXT["en"])
+    n = int(c["n"])
+    link = source_link(c)
+    link_html = (
+        f'<a class="qa-link" href="{_attr(link)}" target="_blank" rel="noopener noreferrer">{esc(t["open"])} ↗</a>'
+        if link else ""
+    )
+    text = str(c.get("text") or "")
+    excerpt = highlight(text, str(c.get("quote") or ""), _CONTEXT)
+    full = ""
+    if len(text) > len(excerpt):  # the excerpt is trimmed: offer the whole passage
+        full = (f'<details class="qa-full"><summary>{esc(t["passage"])}</summary>'
+                f'<div class="qa-passage">{highlight(text, str(c.get("quote") or ""))}</div></details>')
+    return (
+        f'<div class="qa-source qa-src-{n}">'
+        f'<div class="qa-source-head"><span class="qa-n">{n}</span>'
+        f'<span class="qa-title">{esc(c.get("title") or c.get("doc_id"))}</span>{link_html}</div>'
+        f'<div class="qa-passage">{excerpt}</div>{full}</div>'
+    )
+
+
+def render_answer(result: dict) -> str:
+    """The assistant message: answer with clickable [n] markers, then its sources."""
+    lang = result.get("language") if result.get("language") in TEXT else "en"
+    t = TEXT[lang]
+    answer = str(result.get("answer") or "")
+    if result.get("refused") or not result.get("citations"):
+        return (
+            f'<div class="qa-msg qa-refused"><div class="qa-refused-title">{esc(t["refused"])}</div>'
+            f"<div>{esc(answer)}</div></div>"
+        )
+    cites = {int(c["n"]): c for c in result["citations"]}
+
+    def marker(m: re.Match) -> str:
+        n = int(m.group(1))
+        c = cites.get(n)
+        if c is None:
+            return m.group()
+        tip = f"[{n}] {c.get('title') or ''} — {c.get('quote') or ''}"
+        return f'<a class="qa-cite qa-cite-{n}" href="#" title="{_attr(tip)}" role="button">[{n}]</a>'
+
+    body = _MARKER.sub(marker, esc(answer))
+    sources = "".join(render_source(c, lang) for c in result["citations"])
+    return (
+        f'<div class="qa-msg"><div class="qa-answer">{body}</div>'
+        f'<div class="qa-sources"><div class="qa-sources-h">{esc(t["sources"])}</div>{sources}</div></div>'
+    )
+
+
+def render_streaming(text: str) -> str:
+    return f'<div class="qa-msg qa-streaming">{esc(text)}<span class="qa-caret">▍</span></div>'
+
+
+def render_error(message: str) -> str:
+    return f'<div class="qa-msg qa-error">⚠ {esc(message)}</div>'
+
+
+def render_user(text: str) -> str:
+    return f'<div class="qa-user">{esc(text)}</div>'
+
+
+# ----------------------------------------------------------------------------- status / upload
+
+
+def status_line(service) -> str:
+    h = service.health()
+    emb = h["models"]["embeddings"]
+    model = emb.get("model") or emb.get("spec")
+    if not h["index"]["present"]:
+        return f'<div class="qa-status">⚠ {esc(h.get("detail") or "no index")}</div>'
+    return (
+        f'<div class="qa-status">{h["index"]["documents"]} documents · {h["index"]["chunks"]} passages indexed'
+        f' · embeddings: {esc(emb.get("backend") or "")} {esc(model)} · answers: {esc(h["models"]["generator"])}</div>'
+    )
+
+
+def header_html(service) -> str:
+    return (
+        "<h1>News QA · Hỏi đáp tin tức</h1>"
+        "<p>Ask in Vietnamese or English. Every answer cites the passages it comes from; "
+        "when the articles do not say, the assistant says so.</p>" + status_line(service)
+    )
+
+
+class _UploadProgress(Progress):
+    def __init__(self, progress: gr.Progress) -> None:
+        self.p = progress
+        self.files = self.files_n = self.chunks = self.chunks_n = 0
+
+    def files_total(self, n: int) -> None:
+        self.files_n = n
+        self._show()
+
+    def file_done(self, path) -> None:
+        self.files += 1
+        self._show()
+
+    def chunks_total(self, n: int) -> None:
+        self.chunks_n = n
+        self._show()
+
+    def chunks_done(self, n: int) -> None:
+        self.chunks += n
+        self._show()
+
+    def _show(self) -> None:
+        if self.chunks_n:
+            self.p((self.chunks, self.chunks_n), desc=f"embedding passages ({self.files}/{self.files_n} files done)", unit="passages")
+        elif self.files_n:
+            self.p((self.files, self.files_n), desc="reading files", unit="files")
+
+
+def _safe_name(name: str) -> str:
+    base = Path(name).name
+    stem, suffix = os.path.splitext(base)
+    stem = re.sub(r"[^\w.-]+", "-", stem, flags=re.UNICODE).strip("-.") or "article"
+    return stem[:120] + suffix.lower()
+
+
+# ----------------------------------------------------------------------------- the page
+
+CSS = """
+.gradio-container {max-width: 1100px !important; margin: 0 auto !important;}
+#qa-header h1 {margin: 0 0 .15rem 0; font-size: 1.45rem;}
+#qa-header p {margin: 0; color: var(--body-text-color-subdued);}
+.qa-status {font-size: .8rem; color: var(--body-text-color-subdued); padding-top: .3rem;}
+#qa-options {align-items: center;}
+#qa-language label {font-size: .85rem;}
+.qa-msg {line-height: 1.55;}
+.qa-answer {margin-bottom: .6rem;}
+.qa-cite {display: inline-block; font-size: .78em; font-weight: 600; padding: 0 .3em; margin: 0 .1em;
+  border-radius: .4em; background: var(--color-accent-soft); color: var(--color-accent) !important;
+  text-decoration: none !important; cursor: pointer; vertical-align: super; line-height: 1.3;}
+.qa-cite:hover {background: var(--color-accent); color: white !important;}
+.qa-sources {border-top: 1px solid var(--border-color-primary); padding-top: .45rem;}
+.qa-sources-h {font-size: .75rem; font-weight: 600; text-transform: uppercase; letter-spacing: .04em;
+  color: var(--body-text-color-subdued); margin-bottom: .3rem;}
+.qa-source {border: 1px solid var(--border-color-primary); border-radius: .5rem; padding: .45rem .6rem;
+  margin: .35rem 0; background: var(--background-fill-secondary); transition: box-shadow .3s;}
+.qa-source.qa-flash {box-shadow: 0 0 0 3px var(--color-accent);}
+.qa-source-head {display: flex; gap: .5rem; align-items: baseline; font-size: .88rem;}
+.qa-n {flex: none; font-weight: 700; color: var(--color-accent); min-width: 1.4em; text-align: center;
+  background: var(--color-accent-soft); border-radius: .4em;}
+.qa-title {font-weight: 600; flex: 1;}
+.qa-link {flex: none; font-size: .8rem; white-space: nowrap;}
+.qa-passage {font-size: .86rem; color: var(--body-text-color); margin-top: .3rem; overflow-wrap: anywhere;}
+mark.qa-quote {background: #fde68a; color: #111827; padding: 0 .1em; border-radius: .2em;}
+.qa-full summary {cursor: pointer; font-size: .78rem; color: var(--body-text-color-subdued); margin-top: .3rem;}
+.qa-refused {border-left: 4px solid #f59e0b; padding: .25rem .7rem; background: rgba(245,158,11,.08); border-radius: .3rem;}
+.qa-refused-title {font-weight: 700; color: #b45309; margin-bottom: .2rem;}
+.qa-error {color: #b91c1c;}
+.qa-caret {animation: qa-blink 1s steps(2) infinite; color: var(--color-accent);}
+@keyframes qa-blink {50% {opacity: 0;}}
+#qa-examples button {font-size: .82rem !important;}
+#qa-input textarea {font-size: 1rem;}
+footer {display: none !important;}
+"""
+
+# Marker clicks: open and flash the matching source card of the same message.
+JS = """
+() => {
+  if (window.__qaCites) return; window.__qaCites = true;
+  const root = () => document;
+  document.addEventListener('click', (ev) => {
+    const path = ev.composedPath ? ev.composedPath() : [ev.target];
+    const a = path.find((el) => el && el.classList && el.classList.contains('qa-cite'));
+    if (!a) return;
+    ev.preventDefault(); ev.stopPropagation();
+    const m = /qa-cite-(\d+)/.exec(a.className);
+    const msg = a.closest('.qa-msg');
+    const card = m && msg && msg.querySelector('.qa-src-' + m[1]);
+    if (!card) return;
+    const full = card.querySelector('details'); if (full) full.open = true;
+    card.scrollIntoView({behavior: 'smooth', block: 'nearest'});
+    card.classList.add('qa-flash'); setTimeout(() => card.classList.remove('qa-flash'), 1600);
+  }, true);
+}
+"""
+
+
+def build_ui(service, *, embed: bool = False) -> gr.Blocks:
+    settings = service.settings
+
+    def respond(message: str, state: dict, language: str):
+        state = {"history": list(state.get("history", [])), "display": list(state.get("display", []))}
+        question = " ".join(str(message or "").split())
+        if not question:
+            yield gr.update(), state["display"], state
+            return
+        if len(str(message)) > settings.max_question_chars:
+            gr.Warning(f"The question is too long ({len(str(message))} characters; the limit is {settings.max_question_chars}).")
+            yield gr.update(), state["display"], state
+            return
+        display = state["display"] + [{"role": "user", "content": render_user(question)},
+                                      {"role": "assistant", "content": render_streaming("")}]
+        yield "", display, state
+        history = state["history"][-settings.max_history_turns:] if settings.max_history_turns else []
+        text = ""
+        final = None
+        try:
+            for ev in service.stream(question, history, LANGUAGES.get(language)):
+                if ev["type"] == "token":
+                    text += ev["text"]
+                    display[-1] = {"role": "assistant", "content": render_streaming(text)}
+                    yield "", display, state
+                elif ev["type"] == "done":
+                    final = ev["result"]
+        except Exception as exc:  # shown in the chat, never raw
+            from .api import error_status
+
+            _, msg = error_status(exc)
+            display[-1] = {"role": "assistant", "content": render_error(msg)}
+            yield "", display, {"history": state["history"], "display": display}
+            return
+        if final is None:
+            display[-1] = {"role": "assistant", "content": render_error("no answer")}
+            yield "", display, {"history": state["history"], "display": display}
+            return
+        display[-1] = {"role": "assistant", "content": render_answer(final)}
+        history = state["history"] + [{"role": "user", "content": question},
+                                      {"role": "assistant", "content": final["answer"]}]
+        yield "", display, {"history": history, "display": display}
+
+    def clear():
+        return [], {"history": [], "display": []}, ""
+
+    def upload(files, progress=gr.Progress()):
+        if not files:
+            return "Choose one or more .txt, .md or .html files first.", header_html(service)
+        dest = service.upload_dir
+        dest.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for f in files:
+            src = Path(f if isinstance(f, (str, os.PathLike)) else getattr(f, "name", f))
+            target = dest / _safe_name(src.name)
+            shutil.copyfile(src, target)
+            paths.append(target)
+        try:
+            report = service.ingest(paths, progress=_UploadProgress(progress))
+        except Exception as exc:
+            from .api import error_status
+
+            return f"⚠ {html.escape(error_status(exc)[1])}", header_html(service)
+        c = report.counts()
+        lines = [f"added {c['added']} · updated {c['updated']} · unchanged {c['unchanged']} · "
+                 f"skipped {c['skipped']} · failed {c['failed']}"]
+        for p, why in report.failed + report.skipped:
+            lines.append(f"- {html.escape(Path(p).name)}: {html.escape(why)}")
+        return "<br>".join(lines), header_html(service)
+
+    with gr.Blocks(title="News QA — hỏi đáp tin tức", analytics_enabled=False, fill_height=embed, fill_width=embed) as demo:
+        state = gr.State({"history": [], "display": []})
+        if not embed:
+            header = gr.HTML(header_html(service), elem_id="qa-header", padding=False)
+        chatbot = gr.Chatbot(
+            elem_id="qa-chat",
+            show_label=False,
+            # the embed view fills its frame: the chat scrolls, the input stays in view
+            height=620 if not embed else "calc(100vh - 100px)",
+            min_height=240 if embed else None,
+            render_markdown=False,
+            sanitize_html=True,
+            latex_delimiters=[],
+            feedback_options=None,
+            buttons=["copy"],
+            layout="bubble",
+            placeholder=(
+                "<b>Ask about the news articles</b><br>Hỏi về các bài báo — tiếng Việt hoặc tiếng Anh."
+            ),
+        )
+        with gr.Row(equal_height=True):
+            msg = gr.Textbox(
+                elem_id="qa-input",
+                show_label=False,
+                placeholder="Your question… / Câu hỏi của bạn…",
+                scale=8,
+                max_lines=4,
+                autofocus=not embed,
+                submit_btn=False,
+            )
+            send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-send")
+        # the embed view: chat + sources only (the language is detected; the chat's own
+        # trash button starts over); the full page adds a language choice and a reset button
+        with gr.Row(elem_id="qa-options", visible=not embed):
+            language = gr.Radio(list(LANGUAGES), value="Auto", show_label=False, container=False,
+                                scale=4, elem_id="qa-language")
+            clear_btn = gr.Button("New chat · Hỏi mới", scale=1, size="sm", variant="secondary",
+                                  min_width=120, elem_id="qa-clear")
+        outputs = [msg, chatbot, state]
+        msg.submit(respond, [msg, state, language], outputs, api_visibility="private")
+        send.click(respond, [msg, state, language], outputs, api_visibility="private")
+        clear_btn.click(clear, None, outputs, api_visibility="private")
+        chatbot.clear(clear, None, outputs, api_visibility="private")
+        if not embed:
+            gr.Markdown("**Examples** · Ví dụ", elem_id="qa-examples-h")
+            with gr.Row(elem_id="qa-examples"):
+                for q in EXAMPLES:
+                    b = gr.Button(q, size="sm", variant="secondary")
+                    b.click(lambda q=q: q, None, msg, api_visibility="private").then(
+                        respond, [msg, state, language], outputs, api_visibility="private")
+            if settings.allow_upload:
+                with gr.Accordion("Add articles · Thêm bài báo", open=False, elem_id="qa-upload"):
+                    files = gr.File(file_count="multiple", file_types=[".txt", ".md", ".markdown", ".html", ".htm"],
+                                    label="Articles (.txt, .md, .html)")
+                    index_btn = gr.Button("Index uploaded articles", variant="primary")
+                    upload_out = gr.HTML(padding=False)
+                    index_btn.click(upload, [files], [upload_out, header], api_visibility="private")
+            demo.load(lambda: header_html(service), None, header, api_visibility="private")
+    demo.queue(default_concurrency_limit=max(2, settings.api_workers * 2))
+    return demo
+
+
+def mount_ui(app, service) -> None:
+    """Mount the full UI at ``/`` and the compact view at ``/embed`` (the more specific path first)."""
+    theme = gr.themes.Soft(
+        primary_hue="blue",
+        font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    )
+    common = dict(theme=theme, css=CSS, js=JS, footer_links=[], ssr_mode=False, max_file_size="20mb",
+                  show_error=True)
+    embed_css = CSS + (
+        "\n.gradio-container {padding: 6px !important; margin: 0 !important; max-width: none !important;"
+        " width: 100% !important; box-sizing: border-box;}"
+        "\n.gradio-container .main {padding: 0 !important;}"
+    )
+
+    # the <gradio-app> web component's loader, served by this server (no CDN needed on the intranet);
+    # it imports ./assets/…, which the UI mounted at / serves
+    from fastapi.responses import FileResponse
+
+    loader = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
+
+    @app.get("/gradio.js", include_in_schema=False)
+    def gradio_js():
+        return FileResponse(loader, media_type="text/javascript")
+
+    gr.mount_gradio_app(app, build_ui(service, embed=True), path="/embed", **{**common, "css": embed_css})
+    gr.mount_gradio_app(app, build_ui(service), path="/", **common)
