@@ -17,10 +17,18 @@ holds:
   commit order as ``Store.write_document``), since embedding 100k chunks for real takes
   hours on 2 cores.
 
+Sentence vectors (``QA_SENTENCE_VECTORS``): with ``ingest`` (the default) ``qa ingest``
+fills the sentence-vector cache for every chunk, so the benchmark fills it too: the real
+chunks' sentences embedded for real (cached in ``~/.cache/qa-bench``), each synthetic
+sentence a perturbed copy of its real sentence's vector (same noise as the chunks), all of
+them (≈ 8 per chunk) written to the cache like an ingest would.
+
 Questions are real: the dev set, then XQuAD questions in Vietnamese and English,
-alternating. For each size: one pass with an empty sentence-vector cache (``cold``: every
-answer embeds its own candidate sentences, except those an earlier question in the pass
-already embedded), one pass over the same questions again (``warm``). Latencies are
+alternating. For each size, with ``ingest``: one pass as configured (``answer``: no
+sentence is embedded at question time), then one pass with the cache turned off
+(``nocache``: every answer embeds its budget of candidate sentences, the cost of ``lazy``
+on passages never seen before). With ``lazy``: one pass with an emptied cache (``cold``),
+one pass over the same questions again (``warm``). Latencies are
 ``Engine.ask`` timings: ``retrieve`` (query embedding + dense + keyword + fusion + context),
 ``answer`` = end to end (the whole chain, model already loaded). The CPU is shared: the
 figures include other processes' interference; see ``machine.loadavg_1m``.
@@ -100,21 +108,30 @@ def build_real(files: list[Path], settings, embedder, store) -> list[dict]:
     from qa.ingest import doc_embedding_text
     from qa.sentvec import SentenceVectors, embedder_key
 
+    from qa.sentvec import answer_units, sentence_vectors
+
     vcache = SentenceVectors(cache_dir() / "chunk_vectors.sqlite", embedder_key(embedder))
+    index_cache = sentence_vectors(settings, embedder) if settings.sentence_vectors == "ingest" else None
     out = []
     for f in files:
         doc = load_document(f)
         chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap, settings.tokenizer)
         vecs = vcache.embed([doc_embedding_text(c, settings) for c in chunks], embedder)
         store.write_document(doc, chunks, vecs)
-        out.extend({"text": c.text, "vec": v, "title": c.title, "kind": c.kind} for c, v in zip(chunks, vecs))
+        for c, v in zip(chunks, vecs):
+            units = answer_units(c.text)
+            uvecs = vcache.embed(units, embedder) if index_cache is not None and units else None
+            if uvecs is not None:
+                index_cache.store(units, uvecs)
+            out.append({"text": c.text, "vec": v, "title": c.title, "kind": c.kind,
+                        "units": dict(zip(units, uvecs)) if uvecs is not None else {}})
     return out
 
 
 class SynthFiller:
     """Adds synthetic documents (SYNTH_CHUNKS_PER_DOC chunks each) through the bulk paths."""
 
-    def __init__(self, store, real: list[dict], seed: int = 5) -> None:
+    def __init__(self, store, real: list[dict], embedder=None, seed: int = 5) -> None:
         from qa.store import chunker_signature
 
         self.store, self.real = store, real
@@ -124,6 +141,12 @@ class SynthFiller:
         self.signature = chunker_signature(store.settings)
         self.batch = max(1, min(5000, _max_batch(store)))
         self.checked = False
+        self.sentvec = None
+        self.sentences = 0
+        if store.settings.sentence_vectors == "ingest" and embedder is not None:
+            from qa.sentvec import sentence_vectors
+
+            self.sentvec = sentence_vectors(store.settings, embedder)
 
     def fill_to(self, n_chunks: int) -> float:
         t0 = time.perf_counter()
@@ -150,7 +173,7 @@ class SynthFiller:
 
         from qa.keyword import analyse
 
-        ids, vecs, texts, metas, kw = [], [], [], [], []
+        ids, vecs, texts, metas, kw, srcs = [], [], [], [], [], []
         doc_rows = []
         for _ in range(n_docs):
             n = min(SYNTH_CHUNKS_PER_DOC, need - len(ids))
@@ -173,6 +196,7 @@ class SynthFiller:
                 g = self.rng.standard_normal(len(src["vec"])).astype(np.float32)
                 v = src["vec"] + NOISE * g / np.linalg.norm(g)
                 parts.append((text, v / np.linalg.norm(v), src["title"], terms))
+                srcs.append(src)
             body = "\n\n".join(p[0] for p in parts)
             sha = hashlib.sha256(body.encode("utf-8")).hexdigest()
             start = 0
@@ -202,6 +226,8 @@ class SynthFiller:
 
         t = threading.Thread(target=keyword_rows)  # overlaps with the Chroma writes
         t.start()
+        if self.sentvec is not None:
+            self._sentence_vectors(texts, srcs)
         for k in range(0, len(ids), self.batch):
             st.chunks.upsert(ids=ids[k : k + self.batch], embeddings=np.vstack(vecs[k : k + self.batch]).tolist(),
                              documents=texts[k : k + self.batch], metadatas=metas[k : k + self.batch])
@@ -210,6 +236,31 @@ class SynthFiller:
             part = doc_rows[k : k + self.batch]
             st.docs.upsert(ids=[d[0] for d in part], documents=[d[1] for d in part], metadatas=[d[2] for d in part],
                            embeddings=[[1.0]] * len(part))
+
+
+    def _sentence_vectors(self, texts: list[str], srcs: list[dict]) -> None:
+        """What ``qa ingest`` would put in the cache for these chunks: a vector per answer unit."""
+        import re
+
+        from qa.sentvec import answer_units
+
+        tag = re.compile(r"\s*\(Bản tin [\d.]+\)\s*")
+        units, vecs = [], []
+        for text, src in zip(texts, srcs):
+            real = src.get("units") or {}
+            for u in answer_units(text):
+                base = real.get(tag.sub(" ", u).strip())
+                if base is None:  # a piece the tags split differently: near its chunk instead
+                    base = src["vec"]
+                units.append(u)
+                vecs.append(base)
+        if not units:
+            return
+        base = np.vstack(vecs).astype(np.float32)
+        g = self.rng.standard_normal(base.shape).astype(np.float32)
+        v = base + NOISE * g / np.linalg.norm(g, axis=1, keepdims=True)
+        self.sentvec.store(units, v / np.linalg.norm(v, axis=1, keepdims=True))
+        self.sentences += len(units)
 
 
 def _max_batch(store) -> int:
@@ -252,31 +303,40 @@ def measure_size(n: int, settings, questions, warmup, server: ChromaServer | Non
     engine = Engine.open(settings)
     for q, lang in warmup:
         engine.ask(q, language=lang)
-    cache = sentence_vectors(settings, engine.embedder)
-    if cache is not None:
-        cache.clear()
-    e0 = engine.embedder.texts_embedded
-    cold = ask_pass(engine, questions)
-    cold["embedded_per_question"] = round((engine.embedder.texts_embedded - e0) / max(1, len(questions)), 2)
-    e0 = engine.embedder.texts_embedded
-    warm = ask_pass(engine, questions)
-    warm["embedded_per_question"] = round((engine.embedder.texts_embedded - e0) / max(1, len(questions)), 2)
-    out = {
-        "chunks": engine.store.count_chunks(),
-        "keyword_rows": engine.store.keyword.count(),
-        "retrieve_p50_ms": cold["retrieve_p50_ms"],
-        "retrieve_p95_ms": cold["retrieve_p95_ms"],
-        "answer_p50_ms": cold["answer_p50_ms"],
-        "answer_p95_ms": cold["answer_p95_ms"],
-        "answer_warm_p50_ms": warm["answer_p50_ms"],
-        "answer_warm_p95_ms": warm["answer_p95_ms"],
-        "retrieve_warm_p50_ms": warm["retrieve_p50_ms"],
-        "retrieve_warm_p95_ms": warm["retrieve_p95_ms"],
-        "rss_mb": round(rss_mb(), 1),
-        "cold": cold,
-        "warm": warm,
-        "loadavg_1m": round(os.getloadavg()[0], 2),
-    }
+
+    def timed(eng) -> dict:
+        e0 = eng.embedder.texts_embedded
+        res = ask_pass(eng, questions)
+        # minus the question itself (one embedding per question)
+        res["sentences_embedded_per_question"] = round((eng.embedder.texts_embedded - e0) / max(1, len(questions)) - 1, 2)
+        return res
+
+    out: dict = {"chunks": engine.store.count_chunks(), "keyword_rows": engine.store.keyword.count()}
+    if settings.sentence_vectors == "ingest":
+        main = timed(engine)
+        off = Engine.open(settings.model_copy(update={"sentence_vectors": "off"}))
+        for q, lang in warmup:
+            off.ask(q, language=lang)
+        other = timed(off)
+        out["passes"] = {"answer": main, "nocache": other}
+        out.update(answer_nocache_p50_ms=other["answer_p50_ms"], answer_nocache_p95_ms=other["answer_p95_ms"])
+    else:
+        cache = sentence_vectors(settings, engine.embedder)
+        if cache is not None:
+            cache.clear()
+        main = timed(engine)
+        other = timed(engine)
+        out["passes"] = {"cold": main, "warm": other}
+        out.update(answer_warm_p50_ms=other["answer_p50_ms"], answer_warm_p95_ms=other["answer_p95_ms"])
+    out.update(
+        retrieve_p50_ms=main["retrieve_p50_ms"],
+        retrieve_p95_ms=main["retrieve_p95_ms"],
+        answer_p50_ms=main["answer_p50_ms"],
+        answer_p95_ms=main["answer_p95_ms"],
+        sentences_embedded_per_question=main["sentences_embedded_per_question"],
+        rss_mb=round(rss_mb(), 1),
+        loadavg_1m=round(os.getloadavg()[0], 2),
+    )
     if server is not None:
         out["server_rss_mb"] = round(server.rss_mb(), 1)
     return out, engine
@@ -366,13 +426,14 @@ def main(argv: list[str] | None = None) -> dict:
         result["real_build_s"] = round(time.perf_counter() - t0, 1)
         allq = mixed_questions(args.queries + 3)
         questions, warmup = allq[: args.queries], allq[args.queries :]
-        filler = SynthFiller(store, real)
+        filler = SynthFiller(store, real, embedder)
         engine = None
         for n in sizes:
             if n < len(real):
                 print(f"size {n} is below the real corpus ({len(real)} chunks): measuring at {len(real)}")
             fill_s = filler.fill_to(n)
-            print(f"size {n}: filled in {fill_s:.1f}s, measuring {len(questions)} questions × 2 passes…", flush=True)
+            print(f"size {n}: filled in {fill_s:.1f}s ({filler.sentences} synthetic sentence vectors so far), "
+                  f"measuring {len(questions)} questions × 2 passes…", flush=True)
             res, engine = measure_size(n, settings, questions, warmup, server)
             res["fill_s"] = round(fill_s, 1)
             result["sizes"][str(n)] = res
@@ -392,12 +453,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"query benchmark ({result['mode']}, {settings.embeddings}, sentence vectors {settings.sentence_vectors}, "
           f"{args.queries} questions per pass, load {result['machine']['loadavg_1m']})")
     rows = []
+    ingest_mode = settings.sentence_vectors == "ingest"
     for n, r in result["sizes"].items():
+        other = ("answer_nocache_p50_ms", "answer_nocache_p95_ms") if ingest_mode else ("answer_warm_p50_ms", "answer_warm_p95_ms")
         rows.append([r["chunks"], r["retrieve_p50_ms"], r["retrieve_p95_ms"], r["answer_p50_ms"], r["answer_p95_ms"],
-                     r["cold"]["embedded_per_question"], r["answer_warm_p50_ms"], r["answer_warm_p95_ms"],
-                     r["rss_mb"], r.get("server_rss_mb", "–")])
-    print(table(["chunks", "retrieve p50 ms", "retrieve p95 ms", "answer p50 ms", "answer p95 ms", "embedded/q",
-                 "warm answer p50", "warm answer p95", "RSS MiB", "server RSS MiB"], rows))
+                     r["sentences_embedded_per_question"], r[other[0]], r[other[1]], r["rss_mb"], r.get("server_rss_mb", "–")])
+    label = "no-cache answer" if ingest_mode else "warm answer"
+    print(table(["chunks", "retrieve p50 ms", "retrieve p95 ms", "answer p50 ms", "answer p95 ms", "sentences embedded/q",
+                 f"{label} p50", f"{label} p95", "RSS MiB", "server RSS MiB"], rows))
     if "loop" in result:
         lp = result["loop"]
         print(f"memory loop: {lp['questions']} questions, RSS {lp['rss_start_mb']} → {lp['rss_after_warmup_mb']} (after warm-up) "

@@ -59,28 +59,6 @@ def _known_errors():
     return (StoreError, EmbeddingError, DocumentError, IndexBusy, FileNotFoundError, ValueError)
 
 
-class _RichProgress:
-    def __init__(self, progress) -> None:
-        self.p = progress
-        self.files = progress.add_task("files", total=None)
-        self.chunks = progress.add_task("chunks embedded", total=None)
-
-    def files_total(self, n: int) -> None:
-        self.p.update(self.files, total=n)
-
-    def file_done(self, path) -> None:
-        self.p.advance(self.files)
-
-    def chunks_total(self, n: int) -> None:
-        self.p.update(self.chunks, total=n)
-
-    def chunks_done(self, n: int) -> None:
-        self.p.advance(self.chunks, n)
-
-    def warn(self, message: str) -> None:
-        self.p.console.print(f"[yellow]warning:[/] {escape(message)}")
-
-
 @app.command()
 def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders (.txt, .md, .html)"),
@@ -96,6 +74,7 @@ def ingest(
 
     from .embeddings import make_embedder
     from .ingest import ingest_paths
+    from .progress import RichIngestProgress
     from .store import Store
 
     try:
@@ -106,11 +85,12 @@ def ingest(
         else:
             store = Store(settings, embedder.describe())
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False) as progress:
-            report = ingest_paths(paths, settings, embedder, store, sync=sync, progress=_RichProgress(progress))
+            report = ingest_paths(paths, settings, embedder, store, sync=sync, progress=RichIngestProgress(progress))
     except _known_errors() as exc:
         _fail(str(exc))
     if json_out:
         out.print_json(data={**report.counts(), "chunks_embedded": report.chunks_embedded, "seconds": round(report.seconds, 2),
+                             "sentences_embedded": report.sentences_embedded, "searchable_seconds": round(report.searchable_seconds, 2),
                              "failed_files": [{"path": p, "reason": r} for p, r in report.failed],
                              "skipped_files": [{"path": p, "reason": r} for p, r in report.skipped]})
     else:
@@ -120,6 +100,7 @@ def ingest(
             f"skipped {c['skipped']} / failed {c['failed']}"
             + (f" / removed {c['removed']}" if sync else "")
             + f" — {report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
+            + (f" ({report.sentences_embedded} sentence vectors)" if report.sentences_embedded else "")
         )
         for p, r in report.failed:
             out.print(f"  failed  {escape(p)}: {escape(r)}")

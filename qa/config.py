@@ -68,7 +68,8 @@ class Settings(BaseSettings):
         None, ge=0, description="Most sentences the extractive answer embeds per question (unset: 8 vi / 12 en; 0: all)"
     )
     sentence_vectors: str = Field(
-        "lazy", pattern="^(lazy|ingest|off)$", description="Sentence-vector cache: lazy (filled when answering) | ingest (also filled by qa ingest) | off"
+        "ingest", pattern="^(lazy|ingest|off)$",
+        description="Sentence-vector cache: ingest (qa ingest embeds every sentence after the documents are committed; answers embed nothing) | lazy (filled when answering) | off",
     )
     fusion: str = Field("zscore", description="How dense and keyword scores combine: zscore | rrf")
     keyword_weight_vi: float = Field(0.3, ge=0, description="Weight of the keyword side for Vietnamese questions")

@@ -14,6 +14,8 @@ Backends are imported lazily: the default path never imports torch.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +50,21 @@ class Embedder(Embeddings):
         return np.vstack(out)
 
     def embed_query_vec(self, text: str) -> np.ndarray:
-        return self._call([text], True)[0]
+        # retrieval and the answer both need the question's vector: embed it once
+        cache = self.__dict__.setdefault("_query_cache", OrderedDict())
+        lock = self.__dict__.setdefault("_query_lock", threading.Lock())
+        with lock:
+            v = cache.get(text)
+            if v is not None:
+                cache.move_to_end(text)
+                return v
+        v = self._call([text], True)[0]
+        v.setflags(write=False)
+        with lock:
+            cache[text] = v
+            while len(cache) > 256:
+                cache.popitem(last=False)
+        return v
 
     def describe(self) -> dict:
         return {"backend": self.backend, "model": self.model, "dim": self.dim}

@@ -44,22 +44,10 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-class _IngestProgress:
-    def __init__(self, progress) -> None:
-        self.p = progress
-        self.task = progress.add_task("ingest: chunks embedded", total=None)
+def _ingest_progress(progress):
+    from .progress import RichIngestProgress
 
-    def files_total(self, n: int) -> None: ...
-    def file_done(self, path) -> None: ...
-
-    def chunks_total(self, n: int) -> None:
-        self.p.update(self.task, total=n)
-
-    def chunks_done(self, n: int) -> None:
-        self.p.advance(self.task, n)
-
-    def warn(self, message: str) -> None:
-        self.p.console.print(f"[yellow]warning:[/] {escape(message)}")
+    return RichIngestProgress(progress, prefix="ingest: ", files=False)
 
 
 def _write(path: Path, text: str) -> None:
@@ -132,7 +120,7 @@ def run(
             engine = Engine.open(settings, create=corpus is not None)
             if corpus is not None:
                 with Progress(*progress_cols, console=console, transient=True) as progress:
-                    rep = ingest_paths([corpus], settings, engine.embedder, engine.store, progress=_IngestProgress(progress))
+                    rep = ingest_paths([corpus], settings, engine.embedder, engine.store, progress=_ingest_progress(progress))
                 c = rep.counts()
                 console.print(f"ingest: added {c['added']} / updated {c['updated']} / unchanged {c['unchanged']} / failed {c['failed']}")
                 for p, r in rep.failed:
@@ -232,7 +220,7 @@ def retrieval(
             t_ingest = time.perf_counter()
             with Progress(*cols, console=console, transient=True) as progress:
                 rep = ingest_paths([work / "corpus"], settings, engine.embedder, engine.store,
-                                   progress=_IngestProgress(progress), id_fn=lambda f: ids[f.resolve()])
+                                   progress=_ingest_progress(progress), id_fn=lambda f: ids[f.resolve()])
             ingest_s = time.perf_counter() - t_ingest
         except (StoreError, EmbeddingError, IndexBusy, FileNotFoundError, ValueError) as exc:
             _fail(str(exc))

@@ -12,9 +12,10 @@ A streaming pipeline:
   for the disk).
 
 Chunk texts are tokenised once (by the chunker; the encoder tokenises its own input).
-With ``QA_SENTENCE_VECTORS=ingest`` the sentences of new chunks are embedded in the same
-batches and kept in the sentence-vector cache (:mod:`qa.sentvec`), so answers need no
-embedding at question time.
+With ``QA_SENTENCE_VECTORS=ingest`` (the default) a second phase, after every document is
+committed and searchable, embeds the sentences of the new chunks into the sentence-vector
+cache (:mod:`qa.sentvec`), so answers embed nothing at question time. Interrupting that
+phase loses nothing: the cache is filled lazily for whatever it missed.
 
 Crash safety: every document write is journaled (see :mod:`qa.store`); killing the process
 at any moment leaves each document in its old or its new version, and the next run
@@ -57,6 +58,7 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     chunks_embedded: int = 0
     sentences_embedded: int = 0  # sentence-vector cache entries computed (QA_SENTENCE_VECTORS=ingest)
+    searchable_seconds: float = 0.0  # until the last document was committed (before the sentence phase)
     recovered: list[str] = field(default_factory=list)
     seconds: float = 0.0
     # where the time went (seconds): "read" (hash, parse, chunk) and "write" (index writes
@@ -82,6 +84,8 @@ class Progress:
     def file_done(self, path: Path) -> None: ...
     def chunks_total(self, n: int) -> None: ...
     def chunks_done(self, n: int) -> None: ...
+    def sentences_total(self, n: int) -> None: ...
+    def sentences_done(self, n: int) -> None: ...
     def warn(self, message: str) -> None:
         log.warning(message)
 
@@ -100,15 +104,12 @@ class _Job:
     doc: Document
     chunks: list[Chunk]
     existed: bool
-    units: list[str]  # sentences to add to the sentence-vector cache
     vectors: list = field(default_factory=list)
-    unit_vectors: list = field(default_factory=list)
     remaining: int = 0
 
     def __post_init__(self) -> None:
         self.vectors = [None] * len(self.chunks)
-        self.unit_vectors = [None] * len(self.units)
-        self.remaining = len(self.chunks) + len(self.units)
+        self.remaining = len(self.chunks)
 
 
 class _Reader:
@@ -218,7 +219,7 @@ def ingest_paths(
     t0 = time.perf_counter()
     progress = progress or Progress()
     report = IngestReport()
-    timings = {"read": 0.0, "embed": 0.0, "write": 0.0, "wait": 0.0, "flush": 0.0}
+    timings = {"read": 0.0, "embed": 0.0, "write": 0.0, "wait": 0.0, "flush": 0.0, "sentences": 0.0}
     with _lock(settings):
         report.recovered = store.recover()
         files, skipped = discover(paths)
@@ -229,7 +230,7 @@ def ingest_paths(
         progress.files_total(len(files))
         signature = chunker_signature(settings)
         sentvec = None
-        if str(getattr(settings, "sentence_vectors", "lazy")).lower() == "ingest":
+        if str(getattr(settings, "sentence_vectors", "ingest")).lower() == "ingest":
             from .sentvec import sentence_vectors
 
             sentvec = sentence_vectors(settings, embedder)
@@ -251,18 +252,13 @@ def ingest_paths(
                 chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap, settings.tokenizer)
                 if not chunks:
                     raise DocumentError("no text to index")
-                units: list[str] = []
-                if sentvec is not None:
-                    from .sentvec import answer_units
-
-                    units = sentvec.missing([u for c in chunks for u in answer_units(c.text)])
-                return ("job", _Job(f, doc, chunks, rec is not None, units))
+                return ("job", _Job(f, doc, chunks, rec is not None))
             except DocumentError as exc:
                 return ("failed", f, str(exc))
 
         batch_size = max(1, settings.embeddings_batch_size)
         jobs: deque[_Job] = deque()
-        slots: list[tuple[_Job, int]] = []  # (job, k): k ≥ 0 chunk k, k < 0 sentence -k-1
+        slots: list[tuple[_Job, int]] = []  # (job, chunk index)
         texts: list[str] = []
         total_chunks = 0
 
@@ -271,22 +267,14 @@ def ingest_paths(
             t = time.perf_counter()
             vecs = embedder.embed_passages(texts[:n])
             timings["embed"] += time.perf_counter() - t
-            n_chunks = 0
             for (job, k), v in zip(slots[:n], vecs):
-                if k >= 0:
-                    job.vectors[k] = v
-                    n_chunks += 1
-                else:
-                    job.unit_vectors[-k - 1] = v
+                job.vectors[k] = v
                 job.remaining -= 1
-            report.chunks_embedded += n_chunks
-            report.sentences_embedded += n - n_chunks
+            report.chunks_embedded += n
             slots, texts = slots[n:], texts[n:]
-            progress.chunks_done(n_chunks)
+            progress.chunks_done(n)
 
         def write(job: _Job) -> None:
-            if job.units and sentvec is not None:
-                sentvec.store(job.units, np.vstack(job.unit_vectors))
             store.write_document(job.doc, job.chunks, np.vstack(job.vectors))
             (report.updated if job.existed else report.added).append(job.doc.id)
             progress.file_done(job.path)
@@ -323,9 +311,6 @@ def ingest_paths(
                     for k, c in enumerate(job.chunks):
                         slots.append((job, k))
                         texts.append(doc_embedding_text(c, settings))
-                    for u, text in enumerate(job.units):
-                        slots.append((job, -u - 1))
-                        texts.append(text)
                     total_chunks += len(job.chunks)
                     progress.chunks_total(total_chunks)
                     while len(texts) >= batch_size:
@@ -345,6 +330,14 @@ def ingest_paths(
                 timings["flush"] = time.perf_counter() - t
                 timings["read"] = reader.busy_seconds
                 timings["write"] = writer.busy_seconds
+        report.searchable_seconds = time.perf_counter() - t0
+
+        if sentvec is not None and (report.added or report.updated):
+            t = time.perf_counter()
+            report.sentences_embedded = fill_sentence_vectors(
+                store, sentvec, embedder, report.added + report.updated, batch_size, progress
+            )
+            timings["sentences"] = time.perf_counter() - t
 
         # --sync: drop documents whose files are gone
         if sync:
@@ -357,6 +350,47 @@ def ingest_paths(
     report.seconds = time.perf_counter() - t0
     report.timings = {k: round(v, 3) for k, v in timings.items()}
     return report
+
+
+def fill_sentence_vectors(store: Store, sentvec, embedder: Embedder, doc_ids: list[str], batch_size: int,
+                          progress: Progress | None = None) -> int:
+    """Embed the answer units of these documents' chunks that the cache lacks. Returns how many.
+
+    Streams over the documents a page at a time (memory stays flat) and stores each batch
+    as soon as it is embedded, so an interrupted run keeps what it did.
+    """
+    from .sentvec import answer_units
+
+    progress = progress or Progress()
+    page_docs = 64
+    pages = [doc_ids[i : i + page_docs] for i in range(0, len(doc_ids), page_docs)]
+    done = 0
+    total = 0
+    todo: list[str] = []
+
+    def flush(n: int) -> None:
+        nonlocal todo, done
+        part, todo = todo[:n], todo[n:]
+        sentvec.store(part, embedder.embed_passages(part))
+        done += len(part)
+        progress.sentences_done(len(part))
+
+    for k, page in enumerate(pages):
+        texts = store.chunk_texts_of(page)
+        units = sentvec.missing([u for t in texts for u in answer_units(t)])
+        pending = set(todo)
+        units = [u for u in units if u not in pending]
+        # the total is known a page ahead: estimated from the pages seen so far
+        total += len(units)
+        est = total if k == len(pages) - 1 else int(total * len(pages) / (k + 1))
+        progress.sentences_total(max(est, done + len(todo) + len(units)))
+        todo.extend(units)
+        while len(todo) >= batch_size:
+            flush(batch_size)
+    while todo:
+        flush(min(batch_size, len(todo)))
+    progress.sentences_total(done)
+    return done
 
 
 class IndexBusy(RuntimeError):

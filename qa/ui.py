@@ -207,6 +207,14 @@ class _UploadProgress(Progress):
         self.chunks += n
         self._show()
 
+    def sentences_total(self, n: int) -> None:
+        self.sentences_n = n
+        self.p((getattr(self, "sentences", 0), n), desc="preparing instant answers (sentence vectors)", unit="sentences")
+
+    def sentences_done(self, n: int) -> None:
+        self.sentences = getattr(self, "sentences", 0) + n
+        self.p((self.sentences, getattr(self, "sentences_n", self.sentences)), desc="preparing instant answers (sentence vectors)", unit="sentences")
+
     def _show(self) -> None:
         if self.chunks_n:
             self.p((self.chunks, self.chunks_n), desc=f"embedding passages ({self.files}/{self.files_n} files done)", unit="passages")

@@ -41,6 +41,9 @@ def isolated_env(tmp_path_factory):
     empty_cfg = tmp_path_factory.mktemp("cfg") / "qa.toml"
     empty_cfg.write_text("", encoding="utf-8")
     mp.setenv("QA_CONFIG", str(empty_cfg))
+    # The default (ingest) embeds every sentence at ingest, which doubles the encoder time of
+    # the many small ingests here; tests/test_sentvec.py covers the default explicitly.
+    mp.setenv("QA_SENTENCE_VECTORS", "lazy")
     mp.setenv("HF_HUB_OFFLINE", "1")
     mp.setenv("TRANSFORMERS_OFFLINE", "1")
     mp.setenv("ANONYMIZED_TELEMETRY", "False")

@@ -30,8 +30,10 @@ def _needs_tiny_xquad():
         pytest.skip("tests/data/xquad_tiny is missing")
 
 
-def test_ingest_bench_runs(tmp_path):
-    data = _run(["bench/ingest.py", "--articles", "3", "--no-samples", "--reingest-articles", "6"], tmp_path)
+@pytest.mark.parametrize("mode", ["lazy", "ingest"])
+def test_ingest_bench_runs(tmp_path, mode):
+    data = _run(["bench/ingest.py", "--articles", "3", "--no-samples", "--reingest-articles", "6"], tmp_path,
+                QA_SENTENCE_VECTORS=mode)
     for key in ("articles", "chunks", "pipeline_chunks_per_s", "encoder_chunks_per_s", "ratio", "reingest_seconds",
                 "reingest_embeddings", "peak_rss_mb"):
         assert key in data, key
@@ -39,16 +41,30 @@ def test_ingest_bench_runs(tmp_path):
     assert data["pipeline_chunks_per_s"] > 0 and data["encoder_chunks_per_s"] > 0
     assert data["reingest_articles"] == 6 and data["reingest_embeddings"] == 0
     assert data["reingest_cli_chunks_embedded"] == 0
+    if mode == "ingest":
+        assert data["sentences_embedded"] > 0 and data["sentence_vectors_seconds"] > 0
+        assert data["ratio_total"] < data["ratio"]
+    else:
+        assert data["sentences_embedded"] == 0
 
 
-@pytest.mark.parametrize("server", [False, pytest.param(True, marks=pytest.mark.server)], ids=["embedded", "server"])
-def test_query_bench_runs(tmp_path, server):
+@pytest.mark.parametrize(
+    "server,mode",
+    [(False, "lazy"), (False, "ingest"), pytest.param(True, "ingest", marks=pytest.mark.server)],
+    ids=["embedded-lazy", "embedded-ingest", "server-ingest"],
+)
+def test_query_bench_runs(tmp_path, server, mode):
     args = ["bench/query.py", "--sizes", "40,80", "--queries", "2", "--real-docs", "1", "--loop", "3", "--no-startup"]
-    data = _run(args + (["--server"] if server else []), tmp_path)
+    data = _run(args + (["--server"] if server else []), tmp_path, QA_SENTENCE_VECTORS=mode)
     assert set(data["sizes"]) == {"40", "80"}
     for n, row in data["sizes"].items():
         for key in ("retrieve_p50_ms", "retrieve_p95_ms", "answer_p50_ms", "answer_p95_ms", "rss_mb"):
             assert isinstance(row[key], (int, float)), (n, key)
         assert row["chunks"] == int(n) == row["keyword_rows"]
+        if mode == "ingest":  # the benchmark's synthetic fill covers every sentence an answer scores
+            assert row["sentences_embedded_per_question"] == 0, row
+            assert row["passes"]["nocache"]["sentences_embedded_per_question"] > 0
+        else:
+            assert row["passes"]["cold"]["sentences_embedded_per_question"] > 0
     assert data["mode"] == ("server" if server else "embedded")
     assert data["loop"]["questions"] == 3

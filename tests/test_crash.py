@@ -80,7 +80,9 @@ def _write_doc(src: Path, i: int, paras: list[str], extra: str = "") -> Path:
 
 def _env(index: Path, chunk_tokens: int, chroma_url: str | None) -> dict:
     env = dict(os.environ, QA_INDEX_DIR=str(index), QA_CHUNK_TOKENS=str(chunk_tokens), QA_CHUNK_OVERLAP=str(OVERLAP),
-               PYTHONPATH=str(PROJECT_ROOT), OMP_NUM_THREADS="1")
+               PYTHONPATH=str(PROJECT_ROOT), OMP_NUM_THREADS="1",
+               # the product default: kills also land in the sentence-vector phase after the commits
+               QA_SENTENCE_VECTORS="ingest" if chroma_url is None else "lazy")
     if chroma_url:
         env["QA_CHROMA_URL"] = chroma_url
     return env

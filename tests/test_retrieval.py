@@ -287,3 +287,80 @@ def test_xquad_scoring_counts_chunk_ranks():
     qs = [Question("1", "vi", "q", "a-000"), Question("2", "vi", "q", "b-000")]
     m = score([["a-000", "x"], ["x", "y", "b-000"]], qs)
     assert m == {"n": 2, "recall@1": 0.5, "recall@5": 1.0, "mrr@10": round((1 + 1 / 3) / 2, 4)}
+
+
+# ----------------------------------------------------------------- keyword scoring at scale
+
+
+def _keyword_index_from_xquad(path, search_postings=0):
+    """A keyword index of the tiny XQuAD fixture's paragraphs, each repeated with variants."""
+    import json
+
+    from qa.keyword import KeywordIndex
+
+    data = json.loads((Path(__file__).parent / "data" / "xquad_tiny" / "xquad.vi.tiny.json").read_text(encoding="utf-8"))
+    paras = [p["context"] for art in data["data"] for p in art["paragraphs"]]
+    qs = [qa["question"] for art in data["data"] for p in art["paragraphs"] for qa in p["qas"]]
+    ki = KeywordIndex(path, search_postings=search_postings)
+    rows = []
+    for copy in range(40):  # 40 shuffled copies: common syllables get long posting lists
+        for i, text in enumerate(paras):
+            sents = text.split(". ")
+            sents = sents[copy % len(sents):] + sents[: copy % len(sents)]
+            rows.append((f"d{copy}-{i}:x:0", f"d{copy}-{i}", "x", ". ".join(sents) + f" Bản tin {copy}."))
+    ki.add(rows)
+    return ki, qs
+
+
+def test_bm25_scores_equal_fts5_bm25_for_any_chunk(tmp_path):
+    from qa.keyword import query_terms
+
+    ki, qs = _keyword_index_from_xquad(tmp_path / "kw.sqlite")
+    c = ki._conn()
+    assert ki.count() == c.execute("SELECT count(*) FROM chunks").fetchone()[0] > 0
+    checked = 0
+    for q in qs:
+        terms = query_terms(q)
+        match = " OR ".join(f'"{t}"' for t in terms)
+        want = dict(c.execute("SELECT chunk_id, -bm25(chunks) FROM chunks WHERE chunks MATCH ?", (match,)).fetchall())
+        got = ki.scores_for(terms, list(want) + ["no-such-chunk"])
+        assert set(got) == set(want)
+        for cid, s in want.items():
+            assert got[cid] == pytest.approx(s, rel=1e-9)
+        checked += len(want)
+        # the search returns the exact BM25 top-k (ties aside) while nothing is pruned
+        top = ki.search(terms, 10)
+        best = sorted(want.values(), reverse=True)[:10]
+        assert [s for _, s in top] == pytest.approx(best, rel=1e-9)
+    assert checked > 300
+
+
+def test_keyword_search_with_pruned_terms_keeps_the_best_chunks(tmp_path):
+    """Past the postings budget, candidates come from the rarest terms; the top stays the same."""
+    from qa.keyword import query_terms
+
+    full, qs = _keyword_index_from_xquad(tmp_path / "a.sqlite")
+    pruned = full.__class__(tmp_path / "a.sqlite", search_postings=200)
+    kept = []
+    for q in qs:
+        terms = query_terms(q)
+        exact = full.search(terms, 5)
+        approx = pruned.search(terms, 5)
+        assert approx, q
+        kept.append(sum(s for _, s in approx) / sum(s for _, s in exact))
+        assert approx[0][1] == pytest.approx(exact[0][1], rel=1e-9)  # the best score is found
+    assert min(kept) > 0.95
+
+
+def test_keyword_index_drops_a_documents_rows_by_id(tmp_path):
+    ki, _ = _keyword_index_from_xquad(tmp_path / "kw.sqlite")
+    n = ki.count()
+    ki.delete_doc("d0-0")
+    assert ki.count() == n - 1
+    ki.delete_doc("d1-0", keep_sha="x")  # same version: kept
+    assert ki.count() == n - 1
+    ki.delete_doc_except("d2-0", keep_ids=set())
+    assert ki.count() == n - 2
+    assert not ki.scores_for(["bin"], ["d0-0:x:0", "d2-0:x:0"])
+    c = ki._conn()
+    c.execute("INSERT INTO chunks(chunks) VALUES('integrity-check')")  # FTS5 agrees with its content table

