@@ -321,6 +321,7 @@ def ingest_paths(
                 embed(min(batch_size, len(texts)))
                 commit_ready()
             commit_ready()
+            progress.chunks_total(total_chunks)  # a run with nothing to embed shows 0/0, not 0/?
         finally:
             reader.close()
             t = time.perf_counter()

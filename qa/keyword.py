@@ -110,9 +110,7 @@ class KeywordIndex:
             # SQLite maintains them with every FTS5 write; created once on older indexes.
             c.execute("CREATE INDEX IF NOT EXISTS chunks_content_chunk ON chunks_content(c1)")
             c.execute("CREATE INDEX IF NOT EXISTS chunks_content_doc ON chunks_content(c2)")
-        self._df_cache: dict[str, int] = {}
-        self._df_key: tuple | None = None
-        self._generation = 0
+        self._generation = 0  # bumped by this process's writes (with data_version: the df cache's key)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -190,16 +188,20 @@ class KeywordIndex:
     def _df(self, terms: list[str]) -> dict[str, int]:
         """Rows containing each term (cached until the index changes)."""
         c = self._conn()
+        # per thread, like the connection: PRAGMA data_version is a per-connection counter
+        local = self._local
         key = (self._totals(), self._generation, c.execute("PRAGMA data_version").fetchone()[0])
-        if key != self._df_key or len(self._df_cache) > 100_000:
-            self._df_cache, self._df_key = {}, key
-        todo = [t for t in terms if t not in self._df_cache]
+        cache = getattr(local, "df", None)
+        if cache is None or getattr(local, "df_key", None) != key or len(cache) > 100_000:
+            cache = local.df = {}
+            local.df_key = key
+        todo = [t for t in terms if t not in cache]
         if todo:
             c.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks, 'row')")
             for t in todo:
                 got = c.execute("SELECT doc FROM temp.chunks_vocab WHERE term = ?", (t,)).fetchone()
-                self._df_cache[t] = int(got[0]) if got else 0
-        return {t: self._df_cache[t] for t in terms}
+                cache[t] = int(got[0]) if got else 0
+        return {t: cache[t] for t in terms}
 
     def _score_rows(self, terms: list[str], rowids: list[int]) -> dict[int, float]:
         n_rows, n_tokens = self._totals()
