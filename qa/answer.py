@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .config import Settings
 from .embeddings import Embedder
 from .keyword import analyse, query_terms

@@ -182,3 +182,41 @@ def fake_llm(fake_llm_server):
     fake_llm_server.reset(mode="quote")
     yield fake_llm_server
     fake_llm_server.release()  # never leave a held reply behind
+
+
+# ----------------------------------------------------------------------------- the app server (test_api, test_ui_browser)
+
+
+@dataclass
+class QAServer:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def logs(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+
+def start_qa_server(index_dir: Path, log_dir: Path, **env: str) -> QAServer:
+    """`python app.py --port N --index-dir DIR` with QA_* settings from ``env``; waits until it answers."""
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"server-{port}.log"
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "app.py"), "--port", str(port), "--index-dir", str(index_dir)],
+            cwd=str(PROJECT_ROOT), env=full_env, stdout=fh, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/openapi.json", proc, timeout=180)
+    except Exception:
+        stop_process(proc)
+        raise RuntimeError(f"the server did not start:\n{log.read_text(errors='replace')[-4000:]}")
+    return QAServer(url, proc, log)
+
+
+def copy_index(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    return dest

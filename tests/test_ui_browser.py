@@ -1,6 +1,6 @@
 """The chat UI in a real headless browser (Debian's chromium, driven by playwright).
 
-The server is the real `python app.py` (see test_api.start_qa_server) on a copy of the
+The server is the real `python app.py` (see conftest.start_qa_server) on a copy of the
 sample index; the intranet pages are the files of examples/ served from another origin.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import PROJECT_ROOT, free_port, stop_process
-from test_api import EVIDENCE, copy_index, start_qa_server
+from conftest import PROJECT_ROOT, copy_index, free_port, start_qa_server, stop_process
+from test_api import EVIDENCE
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
