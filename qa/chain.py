@@ -9,7 +9,9 @@ only when retrieval was relevant enough and at least one of its [n] markers poin
 passage the model saw; otherwise the extractive answer (or a refusal) replaces it, and the
 trace says why (``fallback_reason``; ``notice`` is the one line to show the user). A model
 sentence without a marker that is (nearly) copied from one passage is cited to it first
-(``attributed`` in the trace), since small local models often drop the markers.
+(``attributed`` in the trace), since small local models often drop the markers. A cited
+sentence whose numbers (dates, amounts, percentages) are in none of the passages it cites
+is pointed at the one passage that holds them, or dropped (``ungrounded_numbers``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,16 @@ from .citations import finalize, is_consistent
 from .config import Settings
 from .embeddings import make_embedder
 from .language import detect_language
-from .llm import LLMError, LLMGenerator, LLMUnavailable, MarkerStream, attribute_uncited, quotes_for, uncited_sentences
+from .llm import (
+    LLMError,
+    LLMGenerator,
+    LLMUnavailable,
+    MarkerStream,
+    attribute_uncited,
+    ground_numbers,
+    quotes_for,
+    uncited_sentences,
+)
 from .prompts import prompt_id
 from .retrieval import NewsRetriever
 from .store import Store
@@ -328,13 +339,24 @@ class Engine:
             canonical, attributed = attribute_uncited(ms.canonical, packed)
             if attributed:
                 trace["attributed"] = attributed
+            # a cited sentence's numbers must be in the passages it cites (or the question)
+            canonical, ungrounded = ground_numbers(canonical, packed, f"{st['question']}\n{st['query']}")
+            if ungrounded:
+                trace["ungrounded_numbers"] = ungrounded
             answer, citations, report = finalize(canonical, packed, quotes_for(canonical, packed))
             trace.update(report)
+            dropped = [u for u in ungrounded if u["action"] == "dropped"]
             if not citations or not is_consistent(answer, citations):
                 reason = "no valid citation in the model's answer"
                 notice = "The language model's answer had no valid citation; showing the extractive answer."
+                if dropped:
+                    reason = "the model's cited numbers are not in its passages"
+                    notice = "The language model cited figures its passages do not contain; showing the extractive answer."
                 answer, citations = None, []
             else:
+                if dropped:
+                    notice = (f"Left out {len(dropped)} sentence(s) of the language model's answer whose figures "
+                              "are not in the passages they cite.")
                 trace["answered_by"] = gen.name
                 trace["uncited_sentences"] = uncited_sentences(answer)
         if answer is None:

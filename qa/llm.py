@@ -473,6 +473,71 @@ def attribute_uncited(answer: str, passages: list[Passage], min_share: float = 0
     return out, [{"passage": k, "bigram_share": share} for _, k, share in inserts]
 
 
+_ENUM = re.compile(r"(?m)^\s*(?:[-*•]\s*)?\d{1,2}[.)]\s+")  # "1. ", "2) " list numbering
+_MARKERS_AT = re.compile(r"(?:\s*\[\d{1,3}\])+")  # markers at a given position (``match(text, pos)``)
+
+
+def number_keys(text: str) -> set[str]:
+    """The numbers of a text as comparable keys: the significant digits of each digit group.
+
+    Formats and languages differ ("6,5%" / "6.5%", "1.200 tỷ" / "1.2 trillion", "3 triệu" /
+    "3,000,000"), so every digit group counts without its leading and trailing zeros:
+    ``6,5%`` → {6, 5}; ``1.200`` → {1, 2}; ``27.9.2019`` → {27, 9, 2019}. Loose on purpose:
+    it may miss an invented number, it does not flag a translated one.
+    """
+    return {k for k in (g.strip("0") for g in re.findall(r"\d+", text)) if k}
+
+
+def ground_numbers(answer: str, passages: list[Passage], question: str = "") -> tuple[str, list[dict]]:
+    """Every number in a cited sentence must be in a passage it cites.
+
+    Invented figures (dates, amounts, percentages) are the most harmful claims a model can
+    add to a cited sentence. For each sentence with markers whose numbers are not all in the
+    cited passages (or the question): if one other passage the model saw holds them all, the
+    markers are pointed at it; otherwise the sentence is dropped. Returns (answer, report).
+    """
+    from .citations import MARKER
+
+    if not passages:
+        return answer, []
+    keys = [number_keys(f"{p.title}\n{p.text}") for p in passages]
+    asked = number_keys(question)
+    spans = sentence_spans(answer)
+    edits: list[tuple[int, int, str]] = []
+    report: list[dict] = []
+    for i, (a, b) in enumerate(spans):
+        lead = _MARKERS_AT.match(answer, a)
+        body_start = lead.end() if lead else a  # markers opening a span cite the sentence before
+        body = answer[body_start:b]
+        nxt = _MARKERS_AT.match(answer, spans[i + 1][0]) if i + 1 < len(spans) else None
+        inner = [int(n) for n in MARKER.findall(body)]
+        trailing = [int(n) for n in MARKER.findall(nxt.group())] if nxt else []
+        cites = [n for n in inner + trailing if 1 <= n <= len(passages)]
+        if not cites:
+            continue
+        nums = number_keys(_ENUM.sub("", MARKER.sub(" ", body))) - asked
+        held = set().union(*(keys[n - 1] for n in cites))
+        missing = nums - held
+        if not missing:
+            continue
+        sentence = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(MARKER.sub("", body).split()))
+        better = [k for k, ks in enumerate(keys, 1) if nums <= ks]
+        if better and inner and not trailing:
+            k = better[0]
+            # the first marker now points at that passage; the sentence's other markers go
+            seen = iter(range(len(inner)))
+            edits.append((body_start, b, MARKER.sub(lambda m, k=k: f"[{k}]" if next(seen) == 0 else "", body)))
+            report.append({"sentence": sentence, "numbers": sorted(missing), "cited": sorted(set(cites)), "action": f"cited [{k}]"})
+            continue
+        end = nxt.end() if nxt else b
+        edits.append((body_start, end, ""))
+        report.append({"sentence": sentence, "numbers": sorted(missing), "cited": sorted(set(cites)), "action": "dropped"})
+    out = answer
+    for start, end, text in sorted(edits, reverse=True):
+        out = out[:start] + text + out[end:]
+    return re.sub(r"[ \t]{2,}", " ", out).strip(), report
+
+
 # --------------------------------------------------------------------------- the generator
 
 

@@ -116,6 +116,68 @@ def test_attribute_uncited_needs_a_near_copy():
         assert attribute_uncited(answer, ps) == (answer, [])
 
 
+def test_number_keys_survive_formats_and_translation():
+    from qa.llm import ground_numbers, number_keys
+    from qa.retrieval import Passage
+
+    assert number_keys("6,5%") == number_keys("6.5 %") == {"6", "5"}
+    assert number_keys("1.200 tỷ đồng") == number_keys("1.2 trillion dong") == {"1", "2"}
+    assert number_keys("3 triệu") == number_keys("3,000,000") == {"3"}
+    assert number_keys("September 27, 2019") <= number_keys("ngày 27.9.2019") == {"27", "9", "2019"}
+    ps = [Passage("a", "d", "T", "s", "Tăng trưởng GDP năm 2023 đạt 6,5%. Nghị quyết 52-NQ/TW ngày 27.9.2019.", 0.9),
+          Passage("b", "d", "T", "s", "Doanh thu đạt 1.200 tỷ đồng, tăng 40% so với năm 2022.", 0.9)]
+    kept = ["GDP grew 6.5% in 2023 [1].", "Revenue rose 40% [1][2].", "Key points:\n1. GDP grew [1].\n2. Revenue rose [2].",
+            "The 2024 plan follows resolution 52 [1].",  # 2024 comes from the question
+            "Revenue grew by a third [2]."]
+    for answer in kept:
+        assert ground_numbers(answer, ps, "What is planned for 2024?") == (answer, []), answer
+    out, rep = ground_numbers("GDP grew 7.2% in 2023 [1]. Resolution 52 was adopted on September 27, 2019 [1].", ps)
+    assert out == "Resolution 52 was adopted on September 27, 2019 [1]."
+    assert rep == [{"sentence": "GDP grew 7.2% in 2023.", "numbers": ["2", "7"], "cited": [1], "action": "dropped"}]
+    assert ground_numbers("Revenue reached 1.2 trillion dong [1].", ps)[0] == "Revenue reached 1.2 trillion dong [2]."
+    assert ground_numbers("Revenue rose 45%. [2] Growth was 6,5% [1].", ps)[0] == "Growth was 6,5% [1]."
+
+
+def test_invented_figure_is_left_out_with_a_notice(engine, fake_llm):
+    fake_llm.script(f"Thứ trưởng đề xuất tăng cường kết nối với {EVIDENCE} [1]. Ngân sách cho việc này là 987.654 tỷ đồng [1].")
+    r = engine.ask(EXAMPLE_VI)
+    assert r["trace"]["answered_by"] == "openai:fake" and r["trace"]["fallback_reason"] is None
+    assert r["answer"] == f"Thứ trưởng đề xuất tăng cường kết nối với {EVIDENCE} [1]."
+    assert r["trace"]["ungrounded_numbers"][0]["action"] == "dropped" and r["trace"]["ungrounded_numbers"][0]["numbers"] == ["654", "987"]
+    assert "Left out 1 sentence" in r["trace"]["notice"]
+    _check_markers(r)
+
+
+def test_answer_of_invented_figures_only_falls_back(engine, fake_llm):
+    fake_llm.script("Ngân sách cho ngoại giao khí hậu là 987.654 tỷ đồng [1].")
+    r = engine.ask(EXAMPLE_VI)
+    assert r["trace"]["answered_by"] == "extractive"
+    assert "numbers are not in its passages" in r["trace"]["fallback_reason"]
+    assert "987" not in r["answer"] and r["citations"]
+    _check_markers(r)
+
+
+def test_figure_is_cited_to_the_passage_that_holds_it(engine, fake_llm):
+    from qa.llm import number_keys
+
+    first = engine.ask(EXAMPLE_VI)  # quote mode: learn what the model is shown
+    ids = _packed_chunk_ids(first)
+    hits = {h.chunk_id: h for h in engine.store.get_chunks(ids)}
+    keys = [number_keys(f"{hits[i].meta.get('title', '')}\n{hits[i].text}") for i in ids]
+    pick = next(((k, n) for k, ks in enumerate(keys) for n in sorted(ks, key=len, reverse=True)
+                 if len(n) >= 2 and sum(n in other for other in keys) == 1), None)
+    if pick is None:
+        pytest.skip("no number unique to one retrieved passage")
+    k, n = pick
+    wrong = 1 if k != 0 else 2
+    fake_llm.script(f"Con số được nêu là {n} [{wrong}].")
+    r = engine.ask(EXAMPLE_VI)
+    assert r["trace"]["answered_by"] == "openai:fake", r["trace"].get("fallback_reason")
+    assert r["trace"]["ungrounded_numbers"][0]["action"] == f"cited [{k + 1}]"
+    assert r["citations"][0]["chunk_id"] == ids[k]
+    _check_markers(r)
+
+
 @pytest.mark.parametrize(
     "reply,reason",
     [
