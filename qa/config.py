@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     keyword_weight_vi: float = Field(0.3, ge=0, description="Weight of the keyword side for Vietnamese questions")
     keyword_weight_vi_plain: float = Field(1.5, ge=0, description="Weight of the keyword side for Vietnamese typed without diacritics")
     keyword_weight_en: float = Field(0.3, ge=0, description="Weight of the keyword side (names, numbers, codes) for English questions")
+    sentence_weight: float = Field(
+        1.0, ge=0,
+        description="Weight of each candidate's best question-sentence cosine in the fusion (needs QA_SENTENCE_VECTORS=ingest; 0: off)",
+    )
     max_per_doc: int = Field(6, ge=1, description="Most passages from one document in a result list")
     neighbours: int = Field(1, ge=0, description="Neighbouring chunks attached to each passage as context")
     reranker: str = Field("none", description="none | cross-encoder:<sentence-transformers name or folder> | sentences")

@@ -54,6 +54,11 @@ class NewsRetriever(BaseRetriever):
     strong while ordinary English words cannot drown the dense ranking.
     ``fusion="rrf"`` gives weighted reciprocal-rank fusion instead.
 
+    With sentence vectors computed at ingest (the default), a third signal joins the fusion:
+    each candidate's best cosine between the question and one of its sentences (from the
+    cache, no encoder work), weighted by ``sentence_weight`` (XQuAD: en R@1 0.850 → 0.861,
+    vi 0.964 → 0.965).
+
     Then an optional reranker reorders the top candidates, a per-document cap keeps the
     list diverse, and each final passage gets its neighbouring chunks as context.
     """
@@ -74,6 +79,8 @@ class NewsRetriever(BaseRetriever):
     reranker: Any = None
     rerank_top: int = 20
     neighbours: int = 1
+    sentence_weight: float = 0.0
+    sentvec: Any = None  # the sentence-vector cache (qa.sentvec), for the sentence signal
 
     @classmethod
     def from_settings(cls, settings, store, embedder) -> "NewsRetriever":
@@ -92,6 +99,10 @@ class NewsRetriever(BaseRetriever):
             reranker=make_reranker(settings, embedder),
             rerank_top=settings.rerank_top,
             neighbours=settings.neighbours,
+            sentence_weight=settings.sentence_weight,
+            # only with vectors for every sentence: a partly filled (lazy) cache would favour
+            # the passages that happen to have been answered from before
+            sentvec=_sentvec(settings, embedder) if settings.sentence_weight > 0 and settings.sentence_vectors == "ingest" else None,
         )
 
     def _weight(self, lang: str, query: str) -> float:
@@ -145,6 +156,8 @@ class NewsRetriever(BaseRetriever):
                 cands[cid].trace["keyword_score"] = round(sc, 4)
 
         ps = list(cands.values())
+        if self.sentence_weight > 0 and qv is not None and self.mode == "hybrid" and self.sentvec is not None:
+            self._sentence_scores(ps, qv)
         fused = self._fuse(ps, self._weight(lang, query))
         for p, f in zip(ps, fused):
             p.trace["fused"] = round(float(f), 6)
@@ -185,7 +198,22 @@ class NewsRetriever(BaseRetriever):
                 if "keyword_rank" in p.trace:
                     out[i] += w / (self.rrf_k + p.trace["keyword_rank"])
             return out
-        return _standardise(d) + w * _standardise(kw)
+        out = _standardise(d) + w * _standardise(kw)
+        if any("sentence_score" in p.trace for p in ps):
+            ss = np.array([p.trace.get("sentence_score", p.trace.get("dense_score", 0.0)) for p in ps], dtype=np.float64)
+            out = out + self.sentence_weight * _standardise(ss)
+        return out
+
+    def _sentence_scores(self, ps: list[Passage], qv: np.ndarray) -> None:
+        """Best cosine between the question and one sentence of each candidate, from the cache only."""
+        from .sentvec import answer_units
+
+        units = {p.chunk_id: answer_units(p.text) for p in ps}
+        vecs = self.sentvec.lookup([u for us in units.values() for u in us])
+        for p in ps:
+            got = [vecs[u] for u in units[p.chunk_id] if u in vecs]
+            if got:
+                p.trace["sentence_score"] = round(float(np.max(np.stack(got) @ qv)), 4)
 
     def _rerank(self, query: str, ordered: list[Passage]) -> list[Passage]:
         head, tail = ordered[: self.rerank_top], ordered[self.rerank_top :]
@@ -219,6 +247,12 @@ class NewsRetriever(BaseRetriever):
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
         return [p.to_lc() for p in self.search(query)]
+
+
+def _sentvec(settings, embedder):
+    from .sentvec import sentence_vectors
+
+    return sentence_vectors(settings, embedder)
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:

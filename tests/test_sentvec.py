@@ -147,3 +147,27 @@ def test_cache_is_keyed_by_embedder(tmp_path):
     assert a.missing(["Một câu.", "Câu khác."]) == ["Câu khác."]
     assert b.missing(["Một câu."]) == ["Một câu."]
     np.testing.assert_allclose(a.lookup(["Một câu."])["Một câu."], v[0], atol=1e-3)
+
+
+def test_sentence_signal_joins_the_fusion_only_with_ingest_vectors(tmp_path):
+    from qa.chain import Engine
+    from qa.embeddings import make_embedder
+    from qa.ingest import ingest_paths
+    from qa.sentvec import answer_units
+    from qa.store import Store
+
+    settings = make_settings(tmp_path / "index", sentence_vectors="ingest")
+    assert settings.sentence_weight == 1.0  # the default
+    embedder = make_embedder(settings)
+    ingest_paths([ARTICLES_DIR], settings, embedder, Store(settings, embedder.describe()))
+
+    found = Engine.open(settings).retriever.search(EXAMPLE)
+    assert found and all("sentence_score" in p.trace for p in found)
+    top = found[0]
+    qv = embedder.embed_query_vec(EXAMPLE)
+    direct = float(np.max(embedder.embed_passages(answer_units(top.text)) @ qv))
+    assert top.trace["sentence_score"] == pytest.approx(direct, abs=3e-3)  # the cached vectors, float16
+
+    for other in ({"sentence_weight": 0.0}, {"sentence_vectors": "lazy"}):
+        passages = Engine.open(settings.model_copy(update=other)).retriever.search(EXAMPLE)
+        assert passages and not any("sentence_score" in p.trace for p in passages), other
