@@ -39,6 +39,8 @@ class Embedder(Embeddings):
     def __init__(self) -> None:
         self.calls = 0  # number of backend calls
         self.texts_embedded = 0  # passages + queries embedded so far
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # question → vector (last 256)
+        self._query_lock = threading.Lock()
 
     # --- the interface the project uses ---------------------------------------
     def embed_passages(self, texts: list[str]) -> np.ndarray:
@@ -51,8 +53,7 @@ class Embedder(Embeddings):
 
     def embed_query_vec(self, text: str) -> np.ndarray:
         # retrieval and the answer both need the question's vector: embed it once
-        cache = self.__dict__.setdefault("_query_cache", OrderedDict())
-        lock = self.__dict__.setdefault("_query_lock", threading.Lock())
+        cache, lock = self._query_cache, self._query_lock
         with lock:
             v = cache.get(text)
             if v is not None:

@@ -381,10 +381,9 @@ def fill_sentence_vectors(store: Store, sentvec, embedder: Embedder, doc_ids: li
         units = sentvec.missing([u for t in texts for u in answer_units(t)])
         pending = set(todo)
         units = [u for u in units if u not in pending]
-        # the total is known a page ahead: estimated from the pages seen so far
+        # the total is known only page by page: extrapolated from the pages seen so far
         total += len(units)
-        est = total if k == len(pages) - 1 else int(total * len(pages) / (k + 1))
-        progress.sentences_total(max(est, done + len(todo) + len(units)))
+        progress.sentences_total(total if k == len(pages) - 1 else total * len(pages) // (k + 1))
         todo.extend(units)
         while len(todo) >= batch_size:
             flush(batch_size)

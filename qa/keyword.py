@@ -185,12 +185,12 @@ class KeywordIndex:
         tokens, _ = _varint(row[0], i) if i < len(row[0]) else (0, i)
         return int(n), int(tokens)
 
-    def _df(self, terms: list[str]) -> dict[str, int]:
+    def _df(self, terms: list[str], totals: tuple[int, int] | None = None) -> dict[str, int]:
         """Rows containing each term (cached until the index changes)."""
         c = self._conn()
         # per thread, like the connection: PRAGMA data_version is a per-connection counter
         local = self._local
-        key = (self._totals(), self._generation, c.execute("PRAGMA data_version").fetchone()[0])
+        key = (totals or self._totals(), self._generation, c.execute("PRAGMA data_version").fetchone()[0])
         cache = getattr(local, "df", None)
         if cache is None or getattr(local, "df_key", None) != key or len(cache) > 100_000:
             cache = local.df = {}
@@ -203,11 +203,13 @@ class KeywordIndex:
                 cache[t] = int(got[0]) if got else 0
         return {t: cache[t] for t in terms}
 
-    def _score_rows(self, terms: list[str], rowids: list[int]) -> dict[int, float]:
-        n_rows, n_tokens = self._totals()
+    def _score_rows(self, terms: list[str], rowids: list[int], stats: tuple | None = None) -> dict[int, float]:
+        """BM25 of these rows; ``stats`` = (totals, df) when the caller already has them."""
+        totals, df = stats or (self._totals(), None)
+        n_rows, n_tokens = totals
         if not n_rows or not rowids:
             return {}
-        df = self._df(terms)
+        df = df if df is not None else self._df(terms, totals)
         idf = {t: max(math.log((n_rows - n + 0.5) / (n + 0.5)), 1e-6) for t, n in df.items() if n > 0}
         if not idf:
             return {}
@@ -248,15 +250,16 @@ class KeywordIndex:
         """(chunk_id, bm25 score ≥ 0, higher is better) for the best chunks matching any term.
 
         Exact BM25 top-k while the query's terms occur in at most ``search_postings`` rows in
-        all (default 20,000). Beyond that (common syllables in a large archive), candidates come from the
-        query's rarest terms only (those carry nearly all of the idf) and are then scored
+        all (default 20,000). Beyond that (common syllables in a large archive), candidates
+        come from the query's rarest terms only (those carry nearly all of the idf) and are then scored
         with all terms: at 100k chunks this keeps a search in tens of milliseconds instead of
         hundreds, and the chunks it can miss are those that match none of the rare terms.
         """
         terms = list(dict.fromkeys(t for t in terms if t))
         if not terms:
             return []
-        df = self._df(terms)
+        totals = self._totals()
+        df = self._df(terms, totals)
         live = sorted((t for t in terms if df[t] > 0), key=lambda t: (df[t], t))
         if not live:
             return []
@@ -270,11 +273,11 @@ class KeywordIndex:
         q = " OR ".join('"' + t.replace('"', "") + '"' for t in gen)
         limit = max(3 * k, 100) if pruned else k
         rows = self._conn().execute(
-            "SELECT rowid, c1 FROM (SELECT rowid, chunk_id AS c1, bm25(chunks) AS s FROM chunks WHERE chunks MATCH ? ORDER BY s LIMIT ?)",
+            "SELECT rowid, chunk_id FROM chunks WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?",
             (q, limit),
         ).fetchall()
         ids = dict(rows)
-        scores = self._score_rows(live, list(ids))
+        scores = self._score_rows(live, list(ids), (totals, {t: df[t] for t in live}))
         best = sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:k]
         return [(ids[r], float(s)) for r, s in best]
 

@@ -525,8 +525,8 @@ def ground_numbers(answer: str, passages: list[Passage], question: str = "") -> 
         if better and inner and not trailing:
             k = better[0]
             # the first marker now points at that passage; the sentence's other markers go
-            seen = iter(range(len(inner)))
-            edits.append((body_start, b, MARKER.sub(lambda m, k=k: f"[{k}]" if next(seen) == 0 else "", body)))
+            first = MARKER.search(body)
+            edits.append((body_start, b, body[: first.start()] + f"[{k}]" + MARKER.sub("", body[first.end():])))
             report.append({"sentence": sentence, "numbers": sorted(missing), "cited": sorted(set(cites)), "action": f"cited [{k}]"})
             continue
         end = nxt.end() if nxt else b
