@@ -6,7 +6,7 @@
 
 import sys
 
-from qa.cli import main
+from qa.app.cli import main
 
 SERVE_OPTIONS = {"--host", "--port", "--index-dir", "--embeddings", "--config", "--llm"}
 

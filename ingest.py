@@ -2,7 +2,7 @@
 
 import sys
 
-from qa.cli import main
+from qa.app.cli import main
 
 if __name__ == "__main__":
     sys.argv = [sys.argv[0], "ingest", *sys.argv[1:]]

@@ -5,7 +5,7 @@
 1. Writes a corpus of N articles (the two sample articles + synthetic articles recombined
    from XQuAD paragraphs, see bench/_common.py).
 2. Encoder: embeds exactly the texts the pipeline embeds (every chunk's passage text, as
-   ``qa.ingest`` builds it) with the bare embedder, in batches of
+   ``qa.ingest.pipeline`` builds it) with the bare embedder, in batches of
    ``QA_EMBEDDINGS_BATCH_SIZE``: the upper bound for any pipeline.
 3. Pipeline: ``ingest_paths`` into a fresh index (read, clean, chunk, embed, write, commit):
    its throughput is chunks / seconds until the last document is committed (searchable).
@@ -86,9 +86,9 @@ class RssSampler:
 
 def chunk_texts(files: list[Path], settings) -> tuple[list[str], list[tuple]]:
     """The passage texts the pipeline embeds, and (doc, chunks) per file."""
-    from qa.chunking import chunk_document
-    from qa.documents import load_document
-    from qa.ingest import doc_embedding_text
+    from qa.ingest.chunking import chunk_document
+    from qa.ingest.documents import load_document
+    from qa.ingest.pipeline import doc_embedding_text
 
     texts, docs = [], []
     for f in files:
@@ -109,7 +109,7 @@ def run_encoder(embedder, texts: list[str], batch: int) -> dict:
 
 def _phase_clock():
     """Progress callbacks that note when the sentence-vector phase starts (CPU time)."""
-    from qa.ingest import Progress
+    from qa.ingest.pipeline import Progress
 
     class PhaseClock(Progress):
         sentences_cpu_start = 0.0
@@ -122,8 +122,8 @@ def _phase_clock():
 
 
 def run_pipeline(corpus: Path, settings, embedder, server: ChromaServer | None) -> dict:
-    from qa.ingest import ingest_paths
-    from qa.store import Store
+    from qa.ingest.pipeline import ingest_paths
+    from qa.index.store import Store
 
     store = Store(settings, embedder.describe())
     before = embedder.texts_embedded
@@ -164,9 +164,9 @@ def grow_corpus(corpus: Path, n_total: int, settings, store, seed: int = 11) -> 
     """
     import time as _time
 
-    from qa.chunking import chunk_document
-    from qa.documents import load_document
-    from qa.store import chunker_signature
+    from qa.ingest.chunking import chunk_document
+    from qa.ingest.documents import load_document
+    from qa.index.store import chunker_signature
 
     have = sorted(corpus.rglob("*.txt"))
     if len(have) >= n_total:
@@ -214,7 +214,7 @@ def grow_corpus(corpus: Path, n_total: int, settings, store, seed: int = 11) -> 
 
 
 def run_reingest(corpus: Path, settings, embedder, store, server: ChromaServer | None) -> dict:
-    from qa.ingest import ingest_paths
+    from qa.ingest.pipeline import ingest_paths
 
     before = embedder.texts_embedded
     report = ingest_paths([corpus], settings, embedder, store)
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict:
     quiet_logs()
 
     from qa.config import load_settings
-    from qa.embeddings import make_embedder
+    from qa.index.embeddings import make_embedder
 
     work = args.work or Path(tempfile.mkdtemp(prefix="qa-bench-ingest-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -103,12 +103,12 @@ def real_corpus(dest: Path, limit: int | None = None) -> list[Path]:
 
 def build_real(files: list[Path], settings, embedder, store) -> list[dict]:
     """Write the real corpus with real (cached) vectors. Returns its chunks (text, vector, meta)."""
-    from qa.chunking import chunk_document
-    from qa.documents import load_document
-    from qa.ingest import doc_embedding_text
-    from qa.sentvec import SentenceVectors, embedder_key
+    from qa.ingest.chunking import chunk_document
+    from qa.ingest.documents import load_document
+    from qa.ingest.pipeline import doc_embedding_text
+    from qa.index.sentvec import SentenceVectors, embedder_key
 
-    from qa.sentvec import answer_units, sentence_vectors
+    from qa.index.sentvec import answer_units, sentence_vectors
 
     vcache = SentenceVectors(cache_dir() / "chunk_vectors.sqlite", embedder_key(embedder))
     index_cache = sentence_vectors(settings, embedder) if settings.sentence_vectors == "ingest" else None
@@ -132,7 +132,7 @@ class SynthFiller:
     """Adds synthetic documents (SYNTH_CHUNKS_PER_DOC chunks each) through the bulk paths."""
 
     def __init__(self, store, real: list[dict], embedder=None, seed: int = 5) -> None:
-        from qa.store import chunker_signature
+        from qa.index.store import chunker_signature
 
         self.store, self.real = store, real
         self.rng = np.random.default_rng(seed)
@@ -144,7 +144,7 @@ class SynthFiller:
         self.sentvec = None
         self.sentences = 0
         if store.settings.sentence_vectors == "ingest" and embedder is not None:
-            from qa.sentvec import sentence_vectors
+            from qa.index.sentvec import sentence_vectors
 
             self.sentvec = sentence_vectors(store.settings, embedder)
 
@@ -159,7 +159,7 @@ class SynthFiller:
 
     def _sentences(self, src: dict) -> list[tuple[str, list[str]]]:
         """The sentences of a real chunk, each with its keyword terms when followed by a bulletin tag."""
-        from qa.keyword import analyse
+        from qa.index.keyword import analyse
         from qa.text import sentence_spans
 
         if "sents" not in src:
@@ -171,7 +171,7 @@ class SynthFiller:
         """One bulk write: chunks (vectors, texts, metadata), keyword rows, then the doc records (commit)."""
         import threading
 
-        from qa.keyword import analyse
+        from qa.index.keyword import analyse
 
         ids, vecs, texts, metas, kw, srcs = [], [], [], [], [], []
         doc_rows = []
@@ -214,7 +214,7 @@ class SynthFiller:
                                             "chunker": self.signature}))
         if not self.checked:  # the shortcut above must give exactly the keyword index's own analysis
             for (terms, *_), text in zip(kw[:20], texts[:20]):
-                assert terms == " ".join(analyse(text)), "synthetic keyword terms differ from qa.keyword.analyse"
+                assert terms == " ".join(analyse(text)), "synthetic keyword terms differ from qa.index.keyword.analyse"
             self.checked = True
         st = self.store
 
@@ -242,7 +242,7 @@ class SynthFiller:
         """What ``qa ingest`` would put in the cache for these chunks: a vector per answer unit."""
         import re
 
-        from qa.sentvec import answer_units
+        from qa.index.sentvec import answer_units
 
         tag = re.compile(r"\s*\(Bản tin [\d.]+\)\s*")
         units, vecs = [], []
@@ -297,8 +297,8 @@ def ask_pass(engine, questions: list[tuple[str, str]]) -> dict:
 
 
 def measure_size(n: int, settings, questions, warmup, server: ChromaServer | None) -> dict:
-    from qa.chain import Engine
-    from qa.sentvec import sentence_vectors
+    from qa.answer.chain import Engine
+    from qa.index.sentvec import sentence_vectors
 
     engine = Engine.open(settings)
     for q, lang in warmup:
@@ -363,9 +363,9 @@ def memory_loop(engine, questions, n: int) -> dict:
 def startup(settings, server: ChromaServer | None, work: Path) -> dict:
     """Seconds from launching `qa ask` to its JSON answer, on an index of the sample articles."""
     from qa.config import load_settings
-    from qa.embeddings import make_embedder
-    from qa.ingest import ingest_paths
-    from qa.store import Store
+    from qa.index.embeddings import make_embedder
+    from qa.ingest.pipeline import ingest_paths
+    from qa.index.store import Store
 
     s = load_settings(index_dir=work / "sample", collection="sample", chroma_url=server.url if server else None)
     e = make_embedder(s)
@@ -404,8 +404,8 @@ def main(argv: list[str] | None = None) -> dict:
     quiet_logs()
 
     from qa.config import load_settings
-    from qa.embeddings import make_embedder
-    from qa.store import Store
+    from qa.index.embeddings import make_embedder
+    from qa.index.store import Store
 
     work = args.work or Path(tempfile.mkdtemp(prefix="qa-bench-query-"))
     if (work / "index").exists():

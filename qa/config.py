@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+VERSION = "0.1.0"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

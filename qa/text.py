@@ -88,3 +88,11 @@ def get_encoding(name: str = "cl100k_base"):
 
 def count_tokens(text: str, encoding: str = "cl100k_base") -> int:
     return len(get_encoding(encoding).encode(text, disallowed_special=()))
+
+
+def clauses(sentence: str, min_len: int = 200) -> list[str]:
+    """A long sentence split at semicolons; short sentences stay whole."""
+    if len(sentence) < min_len or ";" not in sentence:
+        return [sentence]
+    parts = [p.strip(" ;…") for p in sentence.split(";")]
+    return [p for p in parts if p]

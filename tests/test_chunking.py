@@ -7,8 +7,8 @@ import re
 import pytest
 
 from conftest import DIGITAL_PATH, MODERN_PATH
-from qa.chunking import chunk_document
-from qa.documents import Document, load_document
+from qa.ingest.chunking import chunk_document
+from qa.ingest.documents import Document, load_document
 from qa.text import count_tokens
 
 # chunk_document lets a section heading (a one-line paragraph of <= 40 tokens, no final

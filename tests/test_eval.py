@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import ARTICLES_DIR, DIGITAL_ID, MODERN_ID
-from qa import evaluation as ev
-from qa.eval_cli import eval_app
+from qa.eval import gates as eval_gates, items as eval_items, metrics as eval_metrics, reports as eval_reports
+from qa.app.eval_cli import eval_app
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 METRIC_KEYS = {
@@ -31,65 +31,65 @@ SPAN = "tăng cường kết nối giữa các cơ quan đại diện Việt Nam
 def test_evidence_match_is_nfc_and_whitespace_insensitive():
     nfd_passage = unicodedata.normalize("NFD", f"Ông cho rằng cần\n{SPAN.replace(' ', '  ', 3)}.\u00a0Hết.")
     assert nfd_passage != unicodedata.normalize("NFC", nfd_passage)
-    assert ev.contains_evidence(nfd_passage, [SPAN])
+    assert eval_metrics.contains_evidence(nfd_passage, [SPAN])
     # and the other way round: a decomposed span against a composed passage
-    assert ev.contains_evidence(f"... {SPAN} ...", [unicodedata.normalize("NFD", SPAN)])
-    assert not ev.contains_evidence("Bộ Ngoại giao sẵn sàng đóng vai trò điều phối.", [SPAN])
-    assert not ev.contains_evidence("anything", [])
+    assert eval_metrics.contains_evidence(f"... {SPAN} ...", [unicodedata.normalize("NFD", SPAN)])
+    assert not eval_metrics.contains_evidence("Bộ Ngoại giao sẵn sàng đóng vai trò điều phối.", [SPAN])
+    assert not eval_metrics.contains_evidence("anything", [])
 
 
 def test_span_cut_by_a_chunk_boundary_accepts_the_longest_half():
-    first, second = ev.middle_split(SPAN)
+    first, second = eval_metrics.middle_split(SPAN)
     assert f"{first} {second}" == SPAN
     longer, shorter = (first, second) if len(first) >= len(second) else (second, first)
-    assert ev.longest_half(SPAN) == longer
+    assert eval_metrics.longest_half(SPAN) == longer
     # chunk A ends inside the span holding its longer half; chunk B starts with the rest
     chunk_a = f"Đoạn trước. {longer}"
     chunk_b = f"{shorter}. Đoạn sau."
-    assert ev.contains_evidence(chunk_a, [SPAN])
-    assert not ev.contains_evidence(chunk_b, [SPAN])
-    assert ev.first_hit_rank(["không liên quan", chunk_b, chunk_a], [SPAN]) == 3
+    assert eval_metrics.contains_evidence(chunk_a, [SPAN])
+    assert not eval_metrics.contains_evidence(chunk_b, [SPAN])
+    assert eval_metrics.first_hit_rank(["không liên quan", chunk_b, chunk_a], [SPAN]) == 3
     # one word cannot be cut at a word boundary: only the whole span counts
-    assert ev.middle_split("Viettel") is None
-    assert not ev.contains_evidence("Viet", ["Viettel"])
+    assert eval_metrics.middle_split("Viettel") is None
+    assert not eval_metrics.contains_evidence("Viet", ["Viettel"])
 
 
 def test_middle_split_balances_characters():
-    a, b = ev.middle_split("aaaa bb cc dd ee")  # 16 chars, middle at 8
+    a, b = eval_metrics.middle_split("aaaa bb cc dd ee")  # 16 chars, middle at 8
     assert (a, b) == ("aaaa bb", "cc dd ee")
-    assert ev.longest_half("aaaa bb cc dd ee") == "cc dd ee"
+    assert eval_metrics.longest_half("aaaa bb cc dd ee") == "cc dd ee"
 
 
 def test_keywords_are_case_and_diacritic_insensitive():
     groups = [["Bộ Tài nguyên và Môi trường", "Natural Resources and Environment"]]
-    assert ev.has_keywords("cần kết nối với BO TAI NGUYEN VA MOI TRUONG [1]", groups)
-    assert ev.has_keywords("the Ministry of natural resources and environment [1]", groups)
-    assert ev.has_keywords(unicodedata.normalize("NFD", "bộ tài nguyên và môi trường"), groups)
-    assert ev.has_keywords("đối ngoại Đảng", [["doi ngoai dang"]])  # đ folds to d
-    assert not ev.has_keywords("wind power only", [["điện gió", "wind"], ["điện mặt trời", "solar"]])
-    assert ev.has_keywords("Onshore WIND and Solar", [["điện gió", "wind"], ["điện mặt trời", "solar"]])
-    assert ev.has_keywords("anything", [])
+    assert eval_metrics.has_keywords("cần kết nối với BO TAI NGUYEN VA MOI TRUONG [1]", groups)
+    assert eval_metrics.has_keywords("the Ministry of natural resources and environment [1]", groups)
+    assert eval_metrics.has_keywords(unicodedata.normalize("NFD", "bộ tài nguyên và môi trường"), groups)
+    assert eval_metrics.has_keywords("đối ngoại Đảng", [["doi ngoai dang"]])  # đ folds to d
+    assert not eval_metrics.has_keywords("wind power only", [["điện gió", "wind"], ["điện mặt trời", "solar"]])
+    assert eval_metrics.has_keywords("Onshore WIND and Solar", [["điện gió", "wind"], ["điện mặt trời", "solar"]])
+    assert eval_metrics.has_keywords("anything", [])
 
 
 def test_marker_validity():
     cits = [{"n": 1}, {"n": 2}]
-    assert ev.marker_validity("a [1] b [2] c [1]", cits) == (3, 3)
-    assert ev.marker_validity("a [1] b [3]", cits) == (1, 2)
-    assert ev.marker_validity("no markers", []) == (0, 0)
+    assert eval_metrics.marker_validity("a [1] b [2] c [1]", cits) == (3, 3)
+    assert eval_metrics.marker_validity("a [1] b [3]", cits) == (1, 2)
+    assert eval_metrics.marker_validity("no markers", []) == (0, 0)
 
 
 def test_percentile_interpolates():
-    assert ev.percentile([], 50) is None
-    assert ev.percentile([10.0], 95) == 10.0
-    assert ev.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert ev.percentile([float(x) for x in range(1, 101)], 95) == pytest.approx(95.05, abs=0.06)
+    assert eval_metrics.percentile([], 50) is None
+    assert eval_metrics.percentile([10.0], 95) == 10.0
+    assert eval_metrics.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert eval_metrics.percentile([float(x) for x in range(1, 101)], 95) == pytest.approx(95.05, abs=0.06)
 
 
 # --------------------------------------------------------------------------- scoring
 
 
 def _item(id, unanswerable=False, evidence=(), sources=(), keywords=(), tags=()):
-    return ev.EvalItem(
+    return eval_items.EvalItem(
         id=id, question=f"q {id}", lang="vi", expected_sources=list(sources), evidence=list(evidence),
         answer_keywords=[list(g) for g in keywords], unanswerable=unanswerable, tags=list(tags),
     )
@@ -106,20 +106,20 @@ def test_item_scores_and_metrics_on_hand_made_cases():
     c = _item("c", unanswerable=True, tags=["unanswerable"])
     d = _item("d", unanswerable=True, tags=["unanswerable"])
     passages_a = [("doc2", "khác"), ("doc1", f"đã tiếp nhận {ev_span} vaccine")]
-    sa = ev.score_item(a, "Bộ Y tế đã tiếp nhận 168.865.244 liều [1] [2]", False,
+    sa = eval_metrics.score_item(a, "Bộ Y tế đã tiếp nhận 168.865.244 liều [1] [2]", False,
                        [_cit(1, "doc1", passages_a[1][1]), _cit(2, "doc9", "lạc đề")], passages_a, 100.0)
     assert sa.hit_rank == 2 and sa.passed and sa.reasons == [] and sa.source_recall == 1.0
     assert sa.good_citations == 1 and sa.keywords_ok
     passages_b = [("doc2", "tọa đàm")] * 12
-    sb = ev.score_item(b, "Xin lỗi…", True, [], passages_b, 300.0)
+    sb = eval_metrics.score_item(b, "Xin lỗi…", True, [], passages_b, 300.0)
     assert sb.hit_rank is None and not sb.passed and sb.source_recall == 0.5
     assert any("refused" in r for r in sb.reasons)
-    sc = ev.score_item(c, "Xin lỗi, không có thông tin.", True, [], [("doc1", "x")], 200.0)
+    sc = eval_metrics.score_item(c, "Xin lỗi, không có thông tin.", True, [], [("doc1", "x")], 200.0)
     assert sc.passed and sc.hit_rank is None
-    sd = ev.score_item(d, "Giá vàng là 80 triệu [1] [4]", False, [_cit(1, "doc1", "x")], [], 400.0)
+    sd = eval_metrics.score_item(d, "Giá vàng là 80 triệu [1] [4]", False, [_cit(1, "doc1", "x")], [], 400.0)
     assert not sd.passed and len(sd.reasons) == 2
 
-    m = ev.compute_metrics([sa, sb, sc, sd])
+    m = eval_metrics.compute_metrics([sa, sb, sc, sd])
     assert set(m) == METRIC_KEYS
     assert m["hit@1"] == 0.0 and m["hit@5"] == 0.5 and m["mrr@10"] == 0.25
     assert m["source_recall@5"] == 0.75
@@ -130,7 +130,7 @@ def test_item_scores_and_metrics_on_hand_made_cases():
     assert m["false_refusal_rate"] == 0.5
     assert m["latency_ms_p50"] == 250.0
 
-    by_tag = ev.metrics_by_tag([sa, sb, sc, sd])
+    by_tag = eval_metrics.metrics_by_tag([sa, sb, sc, sd])
     assert set(by_tag) == {"number", "date", "unanswerable"}
     assert by_tag["unanswerable"]["hit@1"] is None and by_tag["unanswerable"]["refusal_accuracy"] == 0.5
     assert by_tag["number"]["refusal_accuracy"] is None and by_tag["number"]["hit@5"] == 1.0
@@ -139,24 +139,24 @@ def test_item_scores_and_metrics_on_hand_made_cases():
 
 def test_expected_source_counts_when_no_evidence_is_listed():
     it = _item("s", sources=["doc1"])
-    ok = ev.score_item(it, "x [1]", False, [_cit(1, "doc1", "whatever")], [("doc1", "whatever")], 1.0)
+    ok = eval_metrics.score_item(it, "x [1]", False, [_cit(1, "doc1", "whatever")], [("doc1", "whatever")], 1.0)
     assert ok.passed and ok.hit_rank is None
-    bad = ev.score_item(it, "x [1]", False, [_cit(1, "doc2", "whatever")], [("doc2", "whatever")], 1.0)
+    bad = eval_metrics.score_item(it, "x [1]", False, [_cit(1, "doc2", "whatever")], [("doc2", "whatever")], 1.0)
     assert not bad.passed and "expected sources" in bad.reasons[0]
     # with evidence listed, a citation from the right document without the evidence does not pass
     it2 = _item("e", evidence=["Tập đoàn Viettel"], sources=["doc1"])
-    s = ev.score_item(it2, "x [1]", False, [_cit(1, "doc1", "không có")], [("doc1", "không có")], 1.0)
+    s = eval_metrics.score_item(it2, "x [1]", False, [_cit(1, "doc1", "không có")], [("doc1", "không có")], 1.0)
     assert not s.passed and "evidence" in s.reasons[0]
 
 
 def test_errors_do_not_count_as_refusals():
-    s = ev.score_item(_item("u", unanswerable=True), "", True, [], [], 5.0, error="ValueError: boom")
+    s = eval_metrics.score_item(_item("u", unanswerable=True), "", True, [], [], 5.0, error="ValueError: boom")
     assert not s.passed and s.reasons[0].startswith("error:")
-    assert ev.compute_metrics([s])["refusal_accuracy"] == 0.0
+    assert eval_metrics.compute_metrics([s])["refusal_accuracy"] == 0.0
 
 
 def test_no_eligible_items_gives_null_metrics():
-    m = ev.compute_metrics([])
+    m = eval_metrics.compute_metrics([])
     assert set(m) == METRIC_KEYS and all(v is None for v in m.values())
 
 
@@ -179,7 +179,7 @@ def test_invalid_lines_are_reported_with_line_numbers_and_skipped(tmp_path):
         json.dumps({"id": "bad-una", "question": "Who?", "lang": "en", "unanswerable": True, "evidence": ["x"]}),
     ]
     p.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    items, problems = ev.load_sets([p])
+    items, problems = eval_items.load_sets([p])
     assert [i.id for i in items] == ["ok-1", "ok-2"]
     assert items[1].answer_keywords == [["Viettel"], ["six", "6"]]
     assert items[0].set_name == "team" and items[0].line == 1
@@ -197,12 +197,12 @@ def test_invalid_lines_are_reported_with_line_numbers_and_skipped(tmp_path):
 
 
 def test_missing_set_is_an_error(tmp_path):
-    with pytest.raises(ev.EvalSetError):
-        ev.load_sets([tmp_path / "nope.jsonl"])
+    with pytest.raises(eval_items.EvalSetError):
+        eval_items.load_sets([tmp_path / "nope.jsonl"])
 
 
 def test_the_dev_set_is_valid():
-    items, problems = ev.load_sets([PROJECT_ROOT / "eval" / "sets" / "seed_questions.dev.jsonl"])
+    items, problems = eval_items.load_sets([PROJECT_ROOT / "eval" / "sets" / "seed_questions.dev.jsonl"])
     assert problems == [] and len(items) >= 10
 
 
@@ -210,27 +210,27 @@ def test_the_dev_set_is_valid():
 
 
 def test_thresholds_parse_and_check(tmp_path):
-    assert ev.parse_metric_values(["hit@5=0.8", "latency_ms_p95 = 2000"]) == {"hit@5": 0.8, "latency_ms_p95": 2000.0}
+    assert eval_gates.parse_metric_values(["hit@5=0.8", "latency_ms_p95 = 2000"]) == {"hit@5": 0.8, "latency_ms_p95": 2000.0}
     with pytest.raises(ValueError, match="unknown metric"):
-        ev.parse_metric_values(["hit@3=0.5"])
+        eval_gates.parse_metric_values(["hit@3=0.5"])
     with pytest.raises(ValueError, match="METRIC=VALUE"):
-        ev.parse_metric_values(["hit@5"])
+        eval_gates.parse_metric_values(["hit@5"])
     with pytest.raises(ValueError, match="not a number"):
-        ev.parse_metric_values(["hit@5=high"])
+        eval_gates.parse_metric_values(["hit@5=high"])
     t = tmp_path / "t.toml"
     t.write_text('[min]\n"hit@5" = 0.8\nrefusal_accuracy = 1\n[max]\nfalse_refusal_rate = 0.1\n', encoding="utf-8")
-    mins, maxs = ev.load_thresholds(t)
+    mins, maxs = eval_gates.load_thresholds(t)
     assert mins == {"hit@5": 0.8, "refusal_accuracy": 1.0} and maxs == {"false_refusal_rate": 0.1}
-    gates = ev.check_thresholds({"hit@5": 0.79, "refusal_accuracy": None, "false_refusal_rate": 0.1}, mins, maxs)
+    gates = eval_gates.check_thresholds({"hit@5": 0.79, "refusal_accuracy": None, "false_refusal_rate": 0.1}, mins, maxs)
     state = {g.metric: (g.ok, g.skipped) for g in gates}
     assert state == {"hit@5": (False, False), "refusal_accuracy": (True, True), "false_refusal_rate": (True, False)}
     t.write_text('[min]\n"hit@7" = 0.8\n', encoding="utf-8")
     with pytest.raises(ValueError, match="unknown metric"):
-        ev.load_thresholds(t)
+        eval_gates.load_thresholds(t)
 
 
 def test_repo_thresholds_file_is_valid():
-    mins, maxs = ev.load_thresholds(PROJECT_ROOT / "eval" / "thresholds.toml")
+    mins, maxs = eval_gates.load_thresholds(PROJECT_ROOT / "eval" / "thresholds.toml")
     assert mins and all(0 <= v <= 1 for v in mins.values())
 
 
@@ -253,22 +253,22 @@ def test_markdown_with_baseline_shows_deltas_and_pass_to_fail():
     old = dict.fromkeys(METRIC_KEYS, None) | {"hit@1": 0.75, "false_refusal_rate": 0.1, "latency_ms_p50": 1000.0}
     report = _report([_ji("x", False, ["refused an answerable question"]), _ji("y", True), _ji("z", True)], now)
     baseline = _report([_ji("x", True), _ji("y", False), _ji("z", True)], old)
-    md = ev.render_markdown(report, baseline=baseline, tags={"x": ["t1"], "y": ["t1"], "z": []})
+    md = eval_reports.render_markdown(report, baseline=baseline, tags={"x": ["t1"], "y": ["t1"], "z": []})
     assert "| metric | value | baseline | Δ |" in md
     assert "| hit@1 | 0.500 | 0.750 | -0.250 (worse) |" in md
     assert "| false_refusal_rate | 0.200 | 0.100 | +0.100 (worse) |" in md
     assert "| latency_ms_p50 | 900 ms | 1000 ms | -100 ms |" in md
     assert "Pass → fail: `x`." in md and "Fail → pass: `y`." in md
     assert "### `x`" in md and "refused an answerable question" in md and "### `z`" not in md
-    plain = ev.render_markdown(report)
+    plain = eval_reports.render_markdown(report)
     assert "baseline" not in plain and "| metric | value |" in plain
 
 
 def test_junit_has_one_testcase_per_item():
     report = _report([_ji("x", False, ["no cited passage holds the evidence"]), _ji("y", True),
                       _ji("e", False, ["error: ValueError: boom"])], dict.fromkeys(METRIC_KEYS, None))
-    problems = [ev.SetProblem("sets/s.jsonl", 4, "invalid JSON")]
-    root = ET.fromstring(ev.render_junit(report, sets_of={"x": "s", "y": "s", "e": "s"}, problems=problems))
+    problems = [eval_items.SetProblem("sets/s.jsonl", 4, "invalid JSON")]
+    root = ET.fromstring(eval_reports.render_junit(report, sets_of={"x": "s", "y": "s", "e": "s"}, problems=problems))
     cases = root.findall(".//testcase")
     assert [c.get("name") for c in cases] == ["x", "y", "e", "line 4"]
     assert cases[0].find("failure").get("message") == "no cited passage holds the evidence"

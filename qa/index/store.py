@@ -24,10 +24,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from .chunking import Chunk
-from .config import Settings
-from .documents import Document
-from .keyword import KeywordIndex
+from qa.config import Settings
+from qa.schema import Chunk, Document
+from qa.index.keyword import KeywordIndex
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -87,7 +86,7 @@ def chunker_signature(settings: Settings) -> str:
     return f"{settings.chunk_tokens}/{settings.chunk_overlap}/{settings.tokenizer}/{int(settings.embed_title)}"
 
 
-def _client(settings: Settings):
+def open_client(settings: Settings):
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -118,7 +117,7 @@ class Store:
     def __init__(self, settings: Settings, embedder_info: dict, *, create: bool = True) -> None:
         self.settings = settings
         self.embedder_info = embedder_info
-        self.client = _client(settings)
+        self.client = open_client(settings)
         self.chunks_name = f"{settings.collection}_chunks"
         self.docs_name = f"{settings.collection}_docs"
         self._manifest: dict[str, DocRecord] | None = None

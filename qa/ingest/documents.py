@@ -9,37 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .text import fold, nfc, squash_spaces
+from qa.schema import Document
+from qa.text import fold, nfc, squash_spaces
 
 SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm"}
 
 
 class DocumentError(Exception):
     """A file that cannot be indexed; the message says why (path added by the caller)."""
-
-
-@dataclass
-class Document:
-    id: str
-    title: str
-    source: str
-    text: str  # cleaned: body, then captions
-    body_end: int  # text[:body_end] is the article body
-    sha256: str
-    author: str | None = None
-    date: str | None = None
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def body(self) -> str:
-        return self.text[: self.body_end]
-
-    @property
-    def captions(self) -> list[str]:
-        return [c for c in self.text[self.body_end :].split("\n\n") if c.strip()]
 
 
 # ---------------------------------------------------------------------------

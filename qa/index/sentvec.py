@@ -37,13 +37,12 @@ MIN_UNIT_CHARS = 12  # shorter pieces are never scored by the extractive answer
 
 def answer_units(text: str) -> list[str]:
     """The sentences (long enumerations: clauses) of a passage, as the extractive answer scores them."""
-    from .answer import _clauses
-    from .text import sentence_spans
+    from qa.text import clauses, sentence_spans
 
     out: list[str] = []
     seen: set[str] = set()
     for a, b in sentence_spans(text):
-        for s in _clauses(text[a:b]):
+        for s in clauses(text[a:b]):
             if len(s) >= MIN_UNIT_CHARS and s not in seen:
                 seen.add(s)
                 out.append(s)

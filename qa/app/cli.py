@@ -22,7 +22,7 @@ app.add_typer(docs_app, name="docs")
 
 
 def _register_eval() -> None:
-    from .eval_cli import eval_app
+    from qa.app.eval_cli import eval_app
 
     app.add_typer(eval_app, name="eval")
 
@@ -38,7 +38,7 @@ ConfigOpt = typer.Option(None, "--config", help="TOML settings file (QA_CONFIG)"
 
 
 def _settings(index_dir: Optional[Path], embeddings: Optional[str], config: Optional[Path], **extra):
-    from .config import load_settings
+    from qa.config import load_settings
 
     if config is not None:
         os.environ["QA_CONFIG"] = str(config)
@@ -51,10 +51,10 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _known_errors():
-    from .documents import DocumentError
-    from .embeddings import EmbeddingError
-    from .ingest import IndexBusy
-    from .store import StoreError
+    from qa.ingest.documents import DocumentError
+    from qa.index.embeddings import EmbeddingError
+    from qa.ingest.pipeline import IndexBusy
+    from qa.index.store import StoreError
 
     return (StoreError, EmbeddingError, DocumentError, IndexBusy, FileNotFoundError, ValueError)
 
@@ -72,10 +72,10 @@ def ingest(
     """Index articles: clean, chunk, embed, store. Unchanged files cost nothing."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .embeddings import make_embedder
-    from .ingest import ingest_paths
-    from .progress import RichIngestProgress
-    from .store import Store
+    from qa.index.embeddings import make_embedder
+    from qa.ingest.pipeline import ingest_paths
+    from qa.app.progress import RichIngestProgress
+    from qa.index.store import Store
 
     try:
         settings = _settings(index_dir, embeddings, config)
@@ -113,15 +113,15 @@ def ingest(
 
 
 def _open_for_rebuild(settings, embedder):
-    from .store import EmbedderMismatch, Store
+    from qa.index.store import EmbedderMismatch, Store
 
     try:
         store = Store(settings, embedder.describe())
     except EmbedderMismatch:
         # drop the collections directly, then create them for the new embedder
-        from .store import _client
+        from qa.index.store import open_client
 
-        client = _client(settings)
+        client = open_client(settings)
         for name in (f"{settings.collection}_chunks", f"{settings.collection}_docs"):
             try:
                 client.delete_collection(name)
@@ -148,7 +148,7 @@ def ask(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Answer a question from the indexed articles, citing the passages by number."""
-    from .chain import Engine
+    from qa.answer.chain import Engine
 
     if language not in (None, "vi", "en"):
         _fail("--language must be vi or en", 2)
@@ -236,7 +236,7 @@ def chat(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Chat in the terminal: follow-up questions are understood from the conversation."""
-    from .chain import Engine
+    from qa.answer.chain import Engine
 
     if language not in (None, "vi", "en"):
         _fail("--language must be vi or en", 2)
@@ -289,7 +289,7 @@ def serve(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Run the chat UI (/), the embeddable view (/embed) and the REST API (/api, docs at /docs)."""
-    from .api import serve as run_server
+    from qa.app.api import serve as run_server
 
     try:
         settings = _settings(index_dir, embeddings, config, host=host, port=port, llm=llm)
@@ -306,8 +306,8 @@ def docs_list(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """List indexed documents."""
-    from .embeddings import make_embedder
-    from .store import Store
+    from qa.index.embeddings import make_embedder
+    from qa.index.store import Store
 
     try:
         settings = _settings(index_dir, embeddings, config)
@@ -333,8 +333,8 @@ def docs_remove(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Remove documents (and all their chunks) from the index."""
-    from .embeddings import make_embedder
-    from .store import Store
+    from qa.index.embeddings import make_embedder
+    from qa.index.store import Store
 
     missing = []
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from functools import lru_cache
-from pathlib import Path
+from qa.config import PROJECT_ROOT
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = PROJECT_ROOT / "prompts"
 
 
 @lru_cache(maxsize=16)

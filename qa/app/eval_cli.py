@@ -1,7 +1,7 @@
 """`qa eval …`: run eval sets through the answer chain and gate on the metrics.
 
-Registered in :mod:`qa.cli` as ``app.add_typer(eval_app, name="eval")``. Standalone:
-``python -c "from qa.eval_cli import eval_app; eval_app()" run SET.jsonl …``.
+Registered in :mod:`qa.app.cli` as ``app.add_typer(eval_app, name="eval")``. Standalone:
+``python -c "from qa.app.eval_cli import eval_app; eval_app()" run SET.jsonl …``.
 
 Exit codes of ``qa eval run``: 0 all gates pass, 1 a gate failed (or ``--strict`` and a set
 has invalid lines), 2 unusable input (missing set, no valid item, bad option, index errors).
@@ -45,7 +45,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _ingest_progress(progress):
-    from .progress import RichIngestProgress
+    from qa.app.progress import RichIngestProgress
 
     return RichIngestProgress(progress, prefix="ingest: ", files=False)
 
@@ -78,15 +78,15 @@ def run(
     """Run every item of the sets through the answer chain; report and gate the metrics."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from . import evaluation as ev
+    from qa.eval import gates as eval_gates, items as eval_items, metrics as eval_metrics, reports as eval_reports, runner as eval_runner
 
     # ---- inputs that need no index: fail fast
     try:
-        items, problems = ev.load_sets(sets)
-        gate_min, gate_max = ev.load_thresholds(thresholds) if thresholds else ({}, {})
-        gate_min.update(ev.parse_metric_values(mins))
-        gate_max.update(ev.parse_metric_values(maxs))
-        old = ev.load_report(baseline) if baseline else None
+        items, problems = eval_items.load_sets(sets)
+        gate_min, gate_max = eval_gates.load_thresholds(thresholds) if thresholds else ({}, {})
+        gate_min.update(eval_gates.parse_metric_values(mins))
+        gate_max.update(eval_gates.parse_metric_values(maxs))
+        old = eval_reports.load_report(baseline) if baseline else None
     except ValueError as exc:
         _fail(str(exc))
     for p in problems:
@@ -98,12 +98,12 @@ def run(
     if corpus is not None and not corpus.exists():
         _fail(f"corpus not found: {corpus}")
 
-    from .chain import Engine
-    from .config import load_settings
-    from .documents import DocumentError
-    from .embeddings import EmbeddingError
-    from .ingest import IndexBusy, ingest_paths
-    from .store import StoreError
+    from qa.answer.chain import Engine
+    from qa.config import load_settings
+    from qa.ingest.documents import DocumentError
+    from qa.index.embeddings import EmbeddingError
+    from qa.ingest.pipeline import IndexBusy, ingest_paths
+    from qa.index.store import StoreError
 
     known = (StoreError, EmbeddingError, DocumentError, IndexBusy, FileNotFoundError, ValueError)
     progress_cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -134,7 +134,7 @@ def run(
             task = progress.add_task("eval", total=len(items), item="")
             failed = 0
 
-            def on_item(s: "ev.ItemScore") -> None:
+            def on_item(s: "eval_metrics.ItemScore") -> None:
                 nonlocal failed
                 failed += not s.passed
                 progress.update(task, advance=1, item=f"{s.item.id} {'ok' if s.passed else 'FAIL'}",
@@ -142,23 +142,23 @@ def run(
 
             if warmup:
                 progress.update(task, item="warming up")
-            scores = ev.evaluate(engine, items, force_language=force_language, warmup=warmup, on_item=on_item)
+            scores = eval_runner.evaluate(engine, items, force_language=force_language, warmup=warmup, on_item=on_item)
 
-    report = ev.build_report([str(s) for s in sets], scores, ev.run_config(settings, (s.prompt for s in scores)))
-    gates = ev.check_thresholds(report["metrics"], gate_min, gate_max)
+    report = eval_runner.build_report([str(s) for s in sets], scores, eval_runner.run_config(settings, (s.prompt for s in scores)))
+    gates = eval_gates.check_thresholds(report["metrics"], gate_min, gate_max)
     tags_of = {s.item.id: s.item.tags for s in scores}
     sets_of = {s.item.id: s.item.set_name for s in scores}
 
     if json_out:
         _write(json_out, json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     if md_out:
-        _write(md_out, ev.render_markdown(report, baseline=old, gates=gates, tags=tags_of, problems=problems))
+        _write(md_out, eval_reports.render_markdown(report, baseline=old, gates=gates, tags=tags_of, problems=problems))
     if junit_out:
-        _write(junit_out, ev.render_junit(report, sets_of=sets_of, problems=problems))
+        _write(junit_out, eval_reports.render_junit(report, sets_of=sets_of, problems=problems))
 
     n_pass = sum(s.passed for s in scores)
     out.print(f"{report['n']} items: {n_pass} passed, {report['n'] - n_pass} failed", markup=False)
-    out.print(ev.headline_table(report, old, gates), markup=False)
+    out.print(eval_reports.headline_table(report, old, gates), markup=False)
     for path, what in ((json_out, "JSON"), (md_out, "Markdown"), (junit_out, "JUnit")):
         if path:
             console.print(f"{what} report: {escape(str(path))}")
@@ -193,12 +193,12 @@ def retrieval(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from . import xquad
-    from .chain import Engine
-    from .config import load_settings
-    from .embeddings import EmbeddingError
-    from .ingest import IndexBusy, ingest_paths
-    from .store import StoreError
+    from qa.eval import xquad
+    from qa.answer.chain import Engine
+    from qa.config import load_settings
+    from qa.index.embeddings import EmbeddingError
+    from qa.ingest.pipeline import IndexBusy, ingest_paths
+    from qa.index.store import StoreError
 
     t0 = time.perf_counter()
     try:
@@ -244,7 +244,7 @@ def retrieval(
             retriever.mode = "hybrid"
             if compare:
                 # the same Vietnamese questions typed without diacritics (a common way people type)
-                from .text import fold
+                from qa.text import fold
 
                 plain = [xquad.Question(q.qid, "vi", fold(q.text), q.doc_id) for q in questions if q.language == "vi"]
                 task = progress.add_task("hybrid, vi without diacritics", total=len(plain))

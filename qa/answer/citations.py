@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .retrieval import Passage
+from qa.answer.retrieval import Passage
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
 

@@ -2,7 +2,7 @@
 
 A generator receives the question, its language and the retrieved passages, and returns a
 draft answer whose [n] markers index those passages (1-based), plus a relevance verdict.
-Citation checking and renumbering happen afterwards in :mod:`qa.citations`, for every
+Citation checking and renumbering happen afterwards in :mod:`qa.answer.citations`, for every
 generator alike.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .config import Settings
-from .embeddings import Embedder
-from .keyword import analyse, query_terms
-from .prompts import load_prompt, prompt_id
-from .retrieval import Passage
-from .text import sentence_spans
+from qa.config import Settings
+from qa.index.embeddings import Embedder
+from qa.index.keyword import analyse, query_terms
+from qa.answer.prompts import load_prompt, prompt_id
+from qa.answer.retrieval import Passage
+from qa.text import clauses, sentence_spans
 
 
 @dataclass
@@ -38,14 +38,6 @@ RANK_PENALTY = 0.003  # per rank of the passage the sentence comes from
 SECOND_SENTENCE_GAP = 0.05  # further sentences must score within this of the best one
 
 
-def _clauses(sentence: str, min_len: int = 200) -> list[str]:
-    """A long sentence split at semicolons; short sentences stay whole."""
-    if len(sentence) < min_len or ";" not in sentence:
-        return [sentence]
-    parts = [p.strip(" ;…") for p in sentence.split(";")]
-    return [p for p in parts if p]
-
-
 class ExtractiveGenerator:
     """Picks the passages' sentences that best answer the question and cites them."""
 
@@ -66,17 +58,17 @@ class ExtractiveGenerator:
         a budget of candidates is embedded per question, ranked cheaply by folded-term overlap
         plus the passage's dense score (``QA_ANSWER_EMBED_BUDGET``; default 8 for vi, 12 for
         en: on 253 XQuAD + dev questions these pick the same best sentence and the same
-        refusals as embedding all ~34). Sentences with a cached vector (:mod:`qa.sentvec`)
+        refusals as embedding all ~34). Sentences with a cached vector (:mod:`qa.index.sentvec`)
         are scored too, for free; vectors computed here are added to that cache.
         """
-        from .sentvec import sentence_vectors
+        from qa.index.sentvec import sentence_vectors
 
         sents: list[tuple[int, str]] = []
         seen: set[str] = set()
         for i, p in enumerate(passages, 1):
             for a, b in sentence_spans(p.text):
                 # long enumerations ("…; …; …") are scored clause by clause
-                for s in _clauses(p.text[a:b]):
+                for s in clauses(p.text[a:b]):
                     if len(s) < 12 or s in seen:
                         continue
                     seen.add(s)
@@ -149,12 +141,12 @@ def make_generator(settings: Settings, embedder: Embedder):
     """``extractive`` | ``openai:<model>`` | ``llamacpp:<path.gguf>`` (``QA_LLM`` / ``--llm``).
 
     LLM generators only write: the chain keeps an extractive generator beside them for the
-    relevance verdict and as the fallback (see :mod:`qa.chain`).
+    relevance verdict and as the fallback (see :mod:`qa.answer.chain`).
     """
     spec = settings.llm.strip()
     kind = spec.split(":", 1)[0].lower()
     if kind == "extractive":
         return ExtractiveGenerator(settings, embedder)
-    from .llm import LLMGenerator, make_backend  # backends import their libraries lazily
+    from qa.answer.llm import LLMGenerator, make_backend  # backends import their libraries lazily
 
     return LLMGenerator(settings, make_backend(settings))

@@ -19,7 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from .ingest import Progress  # noqa: E402
+from qa.ingest.pipeline import Progress  # noqa: E402
 
 EXAMPLES = [
     "What did Le Cong Thanh recommend on climate diplomacy?",
@@ -318,7 +318,7 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
                 elif ev["type"] == "done":
                     final = ev["result"]
         except Exception as exc:  # shown in the chat, never raw
-            from .api import error_status
+            from qa.app.service import error_status
 
             _, msg = error_status(exc)
             display[-1] = {"role": "assistant", "content": render_error(msg)}
@@ -350,7 +350,7 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
         try:
             report = service.ingest(paths, progress=_UploadProgress(progress))
         except Exception as exc:
-            from .api import error_status
+            from qa.app.service import error_status
 
             return f"⚠ {html.escape(error_status(exc)[1])}", header_html(service)
         c = report.counts()

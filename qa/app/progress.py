@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from .ingest import Progress
+from qa.ingest.pipeline import Progress
 
 
 class RichIngestProgress(Progress):

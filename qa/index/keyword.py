@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from .text import fold
+from qa.text import fold
 
 _WORD = re.compile(r"\w+(?:[.,/-]\w+)*", re.UNICODE)
 

@@ -25,12 +25,12 @@ from typing import Any, Iterator
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from .answer import Draft, ExtractiveGenerator, make_generator, refusal_message
-from .citations import finalize, is_consistent
-from .config import Settings
-from .embeddings import make_embedder
-from .language import detect_language
-from .llm import (
+from qa.answer.extractive import Draft, ExtractiveGenerator, make_generator, refusal_message
+from qa.answer.citations import finalize, is_consistent
+from qa.config import Settings
+from qa.index.embeddings import make_embedder
+from qa.language import detect_language
+from qa.answer.llm import (
     LLMError,
     LLMGenerator,
     LLMUnavailable,
@@ -40,10 +40,10 @@ from .llm import (
     quotes_for,
     uncited_sentences,
 )
-from .prompts import prompt_id
-from .retrieval import NewsRetriever
-from .store import Store
-from .text import fold
+from qa.answer.prompts import prompt_id
+from qa.answer.retrieval import NewsRetriever
+from qa.index.store import Store
+from qa.text import fold
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ drives CORS and the ``frame-ancestors`` Content-Security-Policy.
 Concurrency: answer-chain calls run on a bounded thread pool (``QA_API_WORKERS``) shared by
 the API and the UI, so a burst of requests queues instead of oversubscribing the CPU.
 
-Gradio is only imported by :mod:`qa.ui` (mounted by :func:`create_app` when ``ui=True``).
+Gradio is only imported by :mod:`qa.app.ui` (mounted by :func:`create_app` when ``ui=True``).
 """
 
 from __future__ import annotations
@@ -26,11 +26,8 @@ import html
 import json
 import logging
 import re
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from http.cookies import SimpleCookie
-from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator, Literal
+from typing import Any, AsyncIterator, Callable, Literal
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI, HTTPException, Request
@@ -40,172 +37,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
-from . import __version__
-from .config import Settings
+from qa.app.service import Service, error_status
+from qa.config import VERSION, Settings
 
 log = logging.getLogger(__name__)
 
 COOKIE = "qa_token"
 MAX_BODY_BYTES = 1_000_000
 MAX_TURN_CHARS = 20_000
-_END = object()
-
-
-# ----------------------------------------------------------------------------- errors
-
-
-class ServiceUnavailable(RuntimeError):
-    """The index or a backend (embeddings, LLM) cannot serve requests right now."""
-
-
-def _backend_errors() -> tuple[type[BaseException], ...]:
-    from .embeddings import EmbeddingError
-    from .store import StoreError
-
-    errs: list[type[BaseException]] = [StoreError, EmbeddingError, ServiceUnavailable]
-    try:  # the LLM generators are optional
-        from .llm import LLMError
-
-        errs.append(LLMError)
-    except Exception:  # pragma: no cover
-        pass
-    return tuple(errs)
-
-
-def error_status(exc: BaseException) -> tuple[int, str]:
-    """HTTP status and a clear message for an exception raised by the answer chain."""
-    from .ingest import IndexBusy
-
-    if isinstance(exc, ValueError):
-        return 422, str(exc)
-    if isinstance(exc, IndexBusy):
-        return 409, str(exc)
-    if isinstance(exc, _backend_errors()):
-        return 503, str(exc)
-    return 500, f"internal error: {type(exc).__name__}"
-
-
-# ----------------------------------------------------------------------------- the service
-
-
-class Service:
-    """The engine behind the API and the UI: opened once, used from a bounded thread pool."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.executor = ThreadPoolExecutor(max_workers=settings.api_workers, thread_name_prefix="qa-engine")
-        self._engine = None
-        self._open_lock = threading.Lock()
-        self.ingest_lock = threading.Lock()
-
-    # -- engine
-    def engine(self, create: bool = False):
-        """The open :class:`~qa.chain.Engine`; raises ``StoreError`` while there is no index."""
-        if self._engine is None:
-            with self._open_lock:
-                if self._engine is None:
-                    from .chain import Engine
-
-                    self._engine = Engine.open(self.settings, create=create)
-        return self._engine
-
-    def try_open(self) -> str | None:
-        """Open the engine now (at startup); returns the reason when it cannot be opened."""
-        try:
-            self.engine()
-            return None
-        except _backend_errors() as exc:
-            return str(exc)
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-    # -- asking (on the pool)
-    def submit(self, fn: Callable, *args) -> Future:
-        return self.executor.submit(fn, *args)
-
-    def ask(self, question: str, history: list[dict], language: str | None) -> dict:
-        """Blocking ask on the pool (for threads that are not the pool's)."""
-        engine = self.engine()
-        return self.submit(engine.ask, question, history, language).result()
-
-    def stream(self, question: str, history: list[dict], language: str | None) -> Iterator[dict]:
-        """Blocking event iterator; each step of the engine's stream runs on the pool."""
-        gen = self.engine().stream(question, history, language)
-        try:
-            while True:
-                ev = self.submit(next, gen, _END).result()
-                if ev is _END:
-                    return
-                yield ev
-        finally:
-            self.submit(gen.close)
-
-    async def astream(self, question: str, history: list[dict], language: str | None) -> AsyncIterator[dict]:
-        gen = self.engine().stream(question, history, language)
-        fut: Future | None = None
-        try:
-            while True:
-                fut = self.submit(next, gen, _END)
-                ev = await asyncio.wrap_future(fut)
-                if ev is _END:
-                    return
-                yield ev
-        finally:
-            # close the generator on the pool once its current step (if any) is over
-            if fut is not None and not fut.done():
-                fut.add_done_callback(lambda _f: self.submit(gen.close))
-            else:
-                self.submit(gen.close)
-
-    # -- index information
-    def health(self) -> dict:
-        s = self.settings
-        out: dict[str, Any] = {
-            "status": "ok",
-            "version": __version__,
-            "index": {"present": False, "location": s.chroma_url or str(s.index_dir), "documents": 0, "chunks": 0},
-            "models": {"embeddings": {"spec": s.embeddings}, "generator": s.llm},
-        }
-        try:
-            engine = self.engine()
-        except _backend_errors() as exc:
-            out["status"] = "no_index"
-            out["detail"] = str(exc)
-            return out
-        out["index"].update(present=True, documents=len(engine.store.manifest(refresh=True)), chunks=engine.store.count_chunks())
-        out["models"]["embeddings"].update(engine.embedder.describe())
-        return out
-
-    def documents(self) -> list[dict]:
-        engine = self.engine()
-        docs = sorted(engine.store.manifest(refresh=True).values(), key=lambda d: d.id)
-        return [
-            {"id": d.id, "title": d.title, "source": d.source, "chunks": d.n_chunks, "author": d.author,
-             "date": d.date, "ingested_at": d.ingested_at}
-            for d in docs
-        ]
-
-    def document_text(self, doc_id: str) -> str | None:
-        """The document's title, then its cleaned text."""
-        store = self.engine().store
-        text = store.document_text(doc_id)
-        if text is None:
-            return None
-        rec = store.manifest(refresh=True).get(doc_id)
-        return f"{rec.title}\n\n{text}" if rec and rec.title else text
-
-    # -- ingest (UI upload)
-    @property
-    def upload_dir(self) -> Path:
-        return self.settings.upload_dir or (self.settings.index_dir / "uploads")
-
-    def ingest(self, paths: list[Path], progress=None):
-        from .ingest import ingest_paths
-
-        with self.ingest_lock:
-            engine = self.engine(create=True)
-            return ingest_paths(paths, self.settings, engine.embedder, engine.store, progress=progress)
 
 
 # ----------------------------------------------------------------------------- request / response models
@@ -411,7 +250,7 @@ def create_app(settings: Settings, *, ui: bool = True, service: Service | None =
     app = FastAPI(
         lifespan=lifespan,
         title="qa — news articles QA (vi/en)",
-        version=__version__,
+        version=VERSION,
         description=(
             "Questions over the indexed news articles, answered with numbered citations `[n]`. "
             "When `QA_API_TOKEN` is set, send `Authorization: Bearer <token>`."
@@ -513,7 +352,7 @@ def create_app(settings: Settings, *, ui: bool = True, service: Service | None =
         return PlainTextResponse(text, headers={"Content-Disposition": "inline"})
 
     if ui:
-        from .ui import mount_ui  # the only place gradio comes in
+        from qa.app.ui import mount_ui  # the only place gradio comes in
 
         mount_ui(app, service)
 

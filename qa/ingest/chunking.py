@@ -3,41 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from .documents import Document
-from .text import get_encoding, sentence_spans
-
-
-@dataclass
-class Chunk:
-    id: str
-    doc_id: str
-    title: str
-    position: int  # 0-based order within the document
-    start: int  # character offsets into Document.text
-    end: int
-    text: str
-    kind: str  # "body" | "caption"
-    n_tokens: int
-
-    def metadata(self, doc: Document) -> dict:
-        meta = {
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "source": doc.source,
-            "position": self.position,
-            "start": self.start,
-            "end": self.end,
-            "kind": self.kind,
-            "doc_sha256": doc.sha256,
-            "n_tokens": self.n_tokens,
-        }
-        if doc.author:
-            meta["author"] = doc.author
-        if doc.date:
-            meta["date"] = doc.date
-        return meta
+from qa.schema import Chunk, Document
+from qa.text import get_encoding, sentence_spans
 
 
 def chunk_id(doc: Document, position: int) -> str:

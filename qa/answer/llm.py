@@ -1,7 +1,7 @@
 """LLM answer generators: ``openai:<model>`` (any OpenAI-compatible chat endpoint) and
 ``llamacpp:<path.gguf>`` (a local GGUF through llama-cpp-python, an optional extra).
 
-The generator only *writes*: the chain (:mod:`qa.chain`) decides what reaches the user —
+The generator only *writes*: the chain (:mod:`qa.answer.chain`) decides what reaches the user —
 it checks the relevance verdict, verifies and renumbers the [n] markers, and falls back to
 the extractive answer when the model is down, slow, or replies without valid citations.
 
@@ -13,7 +13,7 @@ Pieces:
   the model's window with tiktoken;
 - :class:`MarkerStream` — turns the raw model text into display text as it streams:
   ``[1, 2]`` / ``[passage 3]`` → ``[1] [2]`` / ``[3]``, markers renumbered in order of first
-  use (exactly as :func:`qa.citations.finalize` will), invented ones dropped, ``<think>``
+  use (exactly as :func:`qa.answer.citations.finalize` will), invented ones dropped, ``<think>``
   blocks and the refusal sentinel held back;
 - :class:`LLMGenerator` — prompts (``prompts/answer.toml``, ``prompts/condense.toml``),
   streaming, follow-up condensing.
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .config import Settings
-from .prompts import load_prompt, prompt_id
-from .retrieval import Passage
-from .text import count_tokens, get_encoding, sentence_spans, word_tokens
+from qa.config import Settings
+from qa.answer.prompts import load_prompt, prompt_id
+from qa.answer.retrieval import Passage
+from qa.text import count_tokens, get_encoding, sentence_spans, word_tokens
 
 
 class LLMError(RuntimeError):
@@ -283,7 +283,7 @@ class MarkerStream:
 
     ``feed(piece)`` returns the new display text that is safe to show now; ``close()`` the
     rest. ``canonical`` is the whole reply with every citation group written as plain
-    ``[k]`` markers in the model's numbering (what :func:`qa.citations.finalize` verifies);
+    ``[k]`` markers in the model's numbering (what :func:`qa.answer.citations.finalize` verifies);
     the display text is that, renumbered in order of first use with markers outside
     1..``n_passages`` dropped — the same result finalize gives, so what streamed matches
     the verified answer unless verification replaces it.
@@ -387,7 +387,7 @@ class MarkerStream:
 def quotes_for(answer: str, passages: list[Passage]) -> dict[int, str]:
     """For each cited passage (1-based, model numbering), the passage sentence that shares
     most words (Dice) with the answer sentences citing it (names and numbers survive translation)."""
-    from .citations import MARKER
+    from qa.answer.citations import MARKER
 
     out: dict[int, str] = {}
     cited: dict[int, set[str]] = {}
@@ -426,7 +426,7 @@ _LEAD = re.compile(r"^(?:\s*\[\d{1,3}\])+")
 def answer_sentences(answer: str) -> list[tuple[int, str, bool]]:
     """(end offset, text without leading markers, cited?) per sentence of an answer; a
     marker right after a sentence's full stop ("Fact. [1] Next") cites that sentence."""
-    from .citations import MARKER
+    from qa.answer.citations import MARKER
 
     spans = sentence_spans(answer)
     out = []
@@ -496,7 +496,7 @@ def ground_numbers(answer: str, passages: list[Passage], question: str = "") -> 
     cited passages (or the question): if one other passage the model saw holds them all, the
     markers are pointed at it; otherwise the sentence is dropped. Returns (answer, report).
     """
-    from .citations import MARKER
+    from qa.answer.citations import MARKER
 
     if not passages:
         return answer, []

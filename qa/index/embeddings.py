@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from .config import Settings
+from qa.config import Settings
 
 
 class EmbeddingError(RuntimeError):

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .text import sentence_spans
+from qa.text import sentence_spans
 
 
 class Reranker(Protocol):

@@ -14,10 +14,10 @@ A streaming pipeline:
 Chunk texts are tokenised once (by the chunker; the encoder tokenises its own input).
 With ``QA_SENTENCE_VECTORS=ingest`` (the default) a second phase, after every document is
 committed and searchable, embeds the sentences of the new chunks into the sentence-vector
-cache (:mod:`qa.sentvec`), so answers embed nothing at question time. Interrupting that
+cache (:mod:`qa.index.sentvec`), so answers embed nothing at question time. Interrupting that
 phase loses nothing: the cache is filled lazily for whatever it missed.
 
-Crash safety: every document write is journaled (see :mod:`qa.store`); killing the process
+Crash safety: every document write is journaled (see :mod:`qa.index.store`); killing the process
 at any moment leaves each document in its old or its new version, and the next run
 repairs leftovers before it starts. One ingest at a time per index (a file lock).
 """
@@ -37,11 +37,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .chunking import Chunk, chunk_document
-from .config import Settings
-from .documents import Document, DocumentError, discover, load_document, read_text
-from .embeddings import Embedder
-from .store import Store, chunker_signature
+from qa.ingest.chunking import chunk_document
+from qa.config import Settings
+from qa.ingest.documents import DocumentError, discover, load_document, read_text
+from qa.schema import Chunk, Document
+from qa.index.embeddings import Embedder
+from qa.index.store import Store, chunker_signature
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ def ingest_paths(
         signature = chunker_signature(settings)
         sentvec = None
         if str(getattr(settings, "sentence_vectors", "ingest")).lower() == "ingest":
-            from .sentvec import sentence_vectors
+            from qa.index.sentvec import sentence_vectors
 
             sentvec = sentence_vectors(settings, embedder)
         seen_ids: dict[str, Path] = {}
@@ -360,7 +361,7 @@ def fill_sentence_vectors(store: Store, sentvec, embedder: Embedder, doc_ids: li
     Streams over the documents a page at a time (memory stays flat) and stores each batch
     as soon as it is embedded, so an interrupted run keeps what it did.
     """
-    from .sentvec import answer_units
+    from qa.index.sentvec import answer_units
 
     progress = progress or Progress()
     page_docs = 64

@@ -16,8 +16,8 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from .embeddings import Embedder
-from .store import Hit, Store
+from qa.index.embeddings import Embedder
+from qa.index.store import Hit, Store
 
 
 @dataclass
@@ -80,11 +80,11 @@ class NewsRetriever(BaseRetriever):
     rerank_top: int = 20
     neighbours: int = 1
     sentence_weight: float = 0.0
-    sentvec: Any = None  # the sentence-vector cache (qa.sentvec), for the sentence signal
+    sentvec: Any = None  # the sentence-vector cache (qa.index.sentvec), for the sentence signal
 
     @classmethod
     def from_settings(cls, settings, store, embedder) -> "NewsRetriever":
-        from .rerank import make_reranker
+        from qa.answer.rerank import make_reranker
 
         return cls(
             store=store,
@@ -110,13 +110,13 @@ class NewsRetriever(BaseRetriever):
             return self.kw_weight_en
         # Vietnamese typed without diacritics: the dense model barely understands it
         # (XQuAD vi questions folded: dense R@1 0.33 vs keyword 0.93), the folded keyword side does
-        from .text import has_diacritics
+        from qa.text import has_diacritics
 
         return self.kw_weight_vi if has_diacritics(query) else self.kw_weight_vi_plain
 
     def search(self, query: str, k: int | None = None, language: str | None = None) -> list[Passage]:
-        from .keyword import query_terms
-        from .language import detect_language
+        from qa.index.keyword import query_terms
+        from qa.language import detect_language
 
         k = k or self.k
         store: Store = self.store
@@ -206,7 +206,7 @@ class NewsRetriever(BaseRetriever):
 
     def _sentence_scores(self, ps: list[Passage], qv: np.ndarray) -> None:
         """Best cosine between the question and one sentence of each candidate, from the cache only."""
-        from .sentvec import answer_units
+        from qa.index.sentvec import answer_units
 
         units = {p.chunk_id: answer_units(p.text) for p in ps}
         vecs = self.sentvec.lookup([u for us in units.values() for u in us])
@@ -250,7 +250,7 @@ class NewsRetriever(BaseRetriever):
 
 
 def _sentvec(settings, embedder):
-    from .sentvec import sentence_vectors
+    from qa.index.sentvec import sentence_vectors
 
     return sentence_vectors(settings, embedder)
 

@@ -1,0 +1,1 @@
+"""Retrieval → answer → verification: the chain the CLI, UI, API and eval all call."""

@@ -1,0 +1,1 @@
+"""Evaluation: eval items and loading, metrics, gates, reports, XQuAD-derived benchmarks."""

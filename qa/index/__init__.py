@@ -1,0 +1,1 @@
+"""The index: embedders, the Chroma store, the keyword index, the sentence-vector cache."""

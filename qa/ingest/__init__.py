@@ -1,0 +1,1 @@
+"""Sources → documents → chunks, and the pipeline that writes them into the index."""

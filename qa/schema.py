@@ -1,0 +1,61 @@
+"""The records passed between stages: a loaded :class:`Document` and its :class:`Chunk` s.
+
+They live below every stage (ingest makes them, the index stores them), so no stage imports
+another's module just for a type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Document:
+    id: str
+    title: str
+    source: str
+    text: str  # cleaned: body, then captions
+    body_end: int  # text[:body_end] is the article body
+    sha256: str
+    author: str | None = None
+    date: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def body(self) -> str:
+        return self.text[: self.body_end]
+
+    @property
+    def captions(self) -> list[str]:
+        return [c for c in self.text[self.body_end :].split("\n\n") if c.strip()]
+
+
+@dataclass
+class Chunk:
+    id: str
+    doc_id: str
+    title: str
+    position: int  # 0-based order within the document
+    start: int  # character offsets into Document.text
+    end: int
+    text: str
+    kind: str  # "body" | "caption"
+    n_tokens: int
+
+    def metadata(self, doc: Document) -> dict:
+        meta = {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": doc.source,
+            "position": self.position,
+            "start": self.start,
+            "end": self.end,
+            "kind": self.kind,
+            "doc_sha256": doc.sha256,
+            "n_tokens": self.n_tokens,
+        }
+        if doc.author:
+            meta["author"] = doc.author
+        if doc.date:
+            meta["date"] = doc.date
+        return meta
