@@ -21,7 +21,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, TypedDict
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
@@ -35,13 +35,14 @@ from qa.answer.llm import (
     LLMGenerator,
     LLMUnavailable,
     MarkerStream,
+    Packed,
     attribute_uncited,
     ground_numbers,
     quotes_for,
     uncited_sentences,
 )
 from qa.answer.prompts import prompt_id
-from qa.answer.retrieval import NewsRetriever
+from qa.answer.retrieval import NewsRetriever, Passage
 from qa.index.store import Store
 from qa.text import fold
 
@@ -96,6 +97,54 @@ def _ms(t0: float) -> float:
 
 
 @dataclass
+class Turn:
+    """One question on its way through the chain. Each step reads and fills its own fields:
+
+    ============  ===========================================  ==========================================
+    step          reads                                        fills
+    ============  ===========================================  ==========================================
+    prepare       the request: question, history, language     ``language``, ``query``, ``condense``,
+                                                               ``llm_down``
+    retrieve      ``query``, ``language``                      ``passages``, ``retrieve_ms``
+    generate      ``question``, ``language``, ``query``,       extractive: ``draft``; LLM: ``llm``,
+                  ``passages``, ``llm_down``                   ``packed``, ``marker_stream``,
+                                                               ``llm_error``, ``extractive_draft``;
+                                                               ``answer_ms``
+    verify        all of the above                             the :class:`Result`
+    ============  ===========================================  ==========================================
+    """
+
+    question: str  #: the user's turn, whitespace-normalised
+    history: list[dict]  #: earlier turns, ``{"role", "content"}``
+    language: str  #: "vi" | "en": the answer's language (given, or detected from the question)
+    t0: float  #: perf_counter at the start (for ``timings_ms.total``)
+    query: str = ""  #: the standalone query retrieval uses (the question, or the condensed follow-up)
+    condense: dict = field(default_factory=dict)  #: how the follow-up was condensed (trace)
+    llm_down: str | None = None  #: the LLM was unreachable while condensing: do not wait for it again
+    passages: list[Passage] = field(default_factory=list)  #: retrieved, in final rank order
+    retrieve_ms: float = 0.0
+    draft: Draft | None = None  #: the extractive generator's draft (extractive mode)
+    llm: dict = field(default_factory=dict)  #: the LLM's trace (model, tokens, timings, raw answer)
+    packed: Packed | None = None  #: the passages packed into the LLM's context window
+    marker_stream: MarkerStream | None = None  #: the LLM's answer, markers renumbered as it streamed
+    llm_error: str | None = None  #: why the LLM failed, if it did
+    extractive_draft: Draft | None = None  #: LLM mode: the extractive draft (relevance verdict, fallback)
+    answer_ms: float = 0.0
+
+
+class Result(TypedDict):
+    """What :meth:`Engine.ask` returns (and ``qa ask --json`` prints)."""
+
+    question: str
+    answer: str
+    refused: bool
+    language: str
+    citations: list[dict]  #: ``{"n", "doc_id", "title", "source", "chunk_id", "text", "quote", "start", "end", "score"}``
+    timings_ms: dict[str, float]  #: ``retrieve``, ``answer``, ``total``
+    trace: dict
+
+
+@dataclass
 class Engine:
     settings: Settings
     embedder: Any
@@ -132,7 +181,7 @@ class Engine:
             | RunnableLambda(self._verify, name="verify")
         )
 
-    def ask(self, question: str, history: list[dict] | None = None, language: str | None = None) -> dict:
+    def ask(self, question: str, history: list[dict] | None = None, language: str | None = None) -> Result:
         return self.chain().invoke({"question": question, "history": history or [], "language": language})
 
     def stream(self, question: str, history: list[dict] | None = None, language: str | None = None) -> Iterator[dict]:
@@ -149,12 +198,12 @@ class Engine:
         When the model produced nothing usable before failing, the tokens are those of
         the answer that replaced it, and ``replaced_stream`` stays false.
         """
-        st = self._retrieve(self._prepare({"question": question, "history": history or [], "language": language}))
+        turn = self._retrieve(self._prepare({"question": question, "history": history or [], "language": language}))
         streamed = False
-        for piece in self._generate_iter(st):
+        for piece in self._generate_iter(turn):
             streamed = True
             yield {"type": "token", "text": piece}
-        result = self._verify(st)
+        result = self._verify(turn)
         if not streamed:
             for piece in re.findall(r"\S+\s*", result["answer"]):
                 yield {"type": "token", "text": piece}
@@ -162,14 +211,15 @@ class Engine:
         yield {"type": "done", "result": result}
 
     # ----------------------------------------------------------------- steps
-    def _prepare(self, inp: dict) -> dict:
+    def _prepare(self, inp: dict) -> Turn:
+        """Reads the request (question, history, language); fills ``language``, ``query``, ``condense``."""
         t0 = time.perf_counter()
         q = " ".join(str(inp.get("question", "")).split())
         if not q:
             raise ValueError("the question is empty")
         history = inp.get("history") or []
         lang = inp.get("language") or detect_language(q)
-        st: dict = {"question": q, "history": history, "language": lang, "t0": t0}
+        turn = Turn(question=q, history=history, language=lang, t0=t0)
         info: dict = {"method": "none"}
         if history:
             info["method"] = "rules"
@@ -186,42 +236,48 @@ class Engine:
                 except LLMError as exc:
                     info["fallback_reason"] = f"LLM rewrite failed: {exc}"
                     if isinstance(exc, LLMUnavailable):
-                        st["llm_down"] = str(exc)  # do not wait for it a second time
+                        turn.llm_down = str(exc)  # do not wait for it a second time
                 except Exception as exc:  # never let the rewrite break the answer
                     log.debug("condense failed", exc_info=True)
                     info["fallback_reason"] = f"LLM rewrite failed: {type(exc).__name__}"
                 info["ms"] = _ms(t)
-            st["query"] = standalone or condense(q, history)
+            turn.query = standalone or condense(q, history)
         else:
-            st["query"] = q
-        st["condense"] = info
-        return st
+            turn.query = q
+        turn.condense = info
+        return turn
 
-    def _retrieve(self, st: dict) -> dict:
+    def _retrieve(self, turn: Turn) -> Turn:
+        """Reads ``query``, ``language``; fills ``passages``, ``retrieve_ms``."""
         t = time.perf_counter()
-        st["passages"] = self.retriever.search(st["query"], language=st["language"])
-        st["t_retrieve"] = (time.perf_counter() - t) * 1000
-        return st
+        turn.passages = self.retriever.search(turn.query, language=turn.language)
+        turn.retrieve_ms = (time.perf_counter() - t) * 1000
+        return turn
 
-    def _generate(self, st: dict) -> dict:
-        for _ in self._generate_iter(st):
+    def _generate(self, turn: Turn) -> Turn:
+        """Runs :meth:`_generate_iter` to the end."""
+        for _ in self._generate_iter(turn):
             pass
-        return st
+        return turn
 
-    def _generate_iter(self, st: dict) -> Iterator[str]:
-        """Runs the generator; yields display text as an LLM writes it (nothing for extractive)."""
+    def _generate_iter(self, turn: Turn) -> Iterator[str]:
+        """Runs the generator; yields display text as an LLM writes it (nothing for extractive).
+
+        Reads ``question``, ``language``, ``query``, ``passages``, ``llm_down``; fills ``draft`` (extractive
+        generator) or ``llm``, ``packed``, ``marker_stream``, ``llm_error`` and ``extractive_draft`` (LLM), and ``answer_ms``.
+        """
         t = time.perf_counter()
-        passages = st["passages"]
+        passages = turn.passages
         corpus_lang = detect_language(passages[0].text[:300]) if passages else "vi"
-        args = (st["question"], st["language"], passages, corpus_lang)
+        args = (turn.question, turn.language, passages, corpus_lang)
         if not self.uses_llm:
             # retrieval used the standalone query; the answer addresses the original wording
-            st["draft"] = self.generator.generate(*args)
-            st["t_answer"] = (time.perf_counter() - t) * 1000
+            turn.draft = self.generator.generate(*args)
+            turn.answer_ms = (time.perf_counter() - t) * 1000
             return
         gen: LLMGenerator = self.generator
         info: dict = {"model": gen.name}
-        st["llm"] = info
+        turn.llm = info
         future = None
         if passages and gen.concurrent:
             if self._pool is None:
@@ -229,19 +285,19 @@ class Engine:
             future = self._pool.submit(self.extractive.generate, *args)
         if not passages:
             info["skipped"] = "nothing retrieved"
-        elif st.get("llm_down"):
-            st["llm_error"] = st["llm_down"]
+        elif turn.llm_down:
+            turn.llm_error = turn.llm_down
         else:
-            standalone = st["query"] if st["query"] != st["question"] else None
-            messages, packed = gen.messages(st["question"], st["language"], passages, standalone)
-            st["packed"] = packed
+            standalone = turn.query if turn.query != turn.question else None
+            messages, packed = gen.messages(turn.question, turn.language, passages, standalone)
+            turn.packed = packed
             info.update(context_tokens=packed.tokens, context_budget=packed.budget, passages_packed=len(packed.passages))
             if packed.left_out:
                 info["left_out"] = packed.left_out
             if packed.truncated:
                 info["truncated"] = packed.truncated
             ms = MarkerStream(len(packed.passages), gen.sentinel)
-            st["marker_stream"] = ms
+            turn.marker_stream = ms
             t_llm = time.perf_counter()
             try:
                 for piece in gen.stream(messages):
@@ -254,46 +310,48 @@ class Engine:
                 if out:
                     yield out
             except LLMError as exc:
-                st["llm_error"] = str(exc)
+                turn.llm_error = str(exc)
             except Exception as exc:  # a bug or an odd reply: the user still gets an answer
                 log.debug("LLM generation failed", exc_info=True)
-                st["llm_error"] = f"{type(exc).__name__}: {exc}"[:200]
+                turn.llm_error = f"{type(exc).__name__}: {exc}"[:200]
             info["generate_ms"] = _ms(t_llm)
             info["raw_answer"] = ms.raw
         t_ex = time.perf_counter()
-        st["extractive_draft"] = future.result() if future is not None else self.extractive.generate(*args)
+        turn.extractive_draft = future.result() if future is not None else self.extractive.generate(*args)
         info["extractive_wait_ms"] = _ms(t_ex)
-        st["t_answer"] = (time.perf_counter() - t) * 1000
+        turn.answer_ms = (time.perf_counter() - t) * 1000
 
-    def _verify(self, st: dict) -> dict:
-        passages = st["passages"]
-        trace: dict = {"query": st["query"], "condense": st["condense"]}
+    def _verify(self, turn: Turn) -> Result:
+        """Reads the whole turn; returns the result (the object ``ask`` returns, see :class:`Result`)."""
+        passages = turn.passages
+        trace: dict = {"query": turn.query, "condense": turn.condense}
         if not self.uses_llm:
-            draft: Draft = st["draft"]
+            draft = turn.draft
+            assert draft is not None
             trace.update(draft.trace)
-            answer, citations = self._finish_extractive(draft, passages, st["language"], trace)
+            answer, citations = self._finish_extractive(draft, passages, turn.language, trace)
             trace.update(answered_by=draft.trace.get("generator", "extractive"), replaced_stream=False)
         else:
-            answer, citations = self._verify_llm(st, trace)
+            answer, citations = self._verify_llm(turn, trace)
         refused = not citations
         trace["prompts"] = {k: v for k, v in {
             "answer": trace.get("prompt"),
-            "condense": st["condense"].get("prompt"),
+            "condense": turn.condense.get("prompt"),
             "refusal": prompt_id("refusal") if refused else None,
         }.items() if v}
         trace["passages"] = [
             {"chunk_id": p.chunk_id, "doc_id": p.doc_id, **p.trace} for p in passages
         ]
-        total = (time.perf_counter() - st["t0"]) * 1000
+        total = (time.perf_counter() - turn.t0) * 1000
         return {
-            "question": st["question"],
+            "question": turn.question,
             "answer": answer,
             "refused": refused,
-            "language": st["language"],
+            "language": turn.language,
             "citations": citations,
             "timings_ms": {
-                "retrieve": round(st["t_retrieve"], 1),
-                "answer": round(st["t_answer"], 1),
+                "retrieve": round(turn.retrieve_ms, 1),
+                "answer": round(turn.answer_ms, 1),
                 "total": round(total, 1),
             },
             "trace": trace,
@@ -309,12 +367,13 @@ class Engine:
             return refusal_message(language), []
         return answer, citations
 
-    def _verify_llm(self, st: dict, trace: dict) -> tuple[str, list[dict]]:
+    def _verify_llm(self, turn: Turn, trace: dict) -> tuple[str, list[dict]]:
         gen: LLMGenerator = self.generator
-        lang = st["language"]
-        ex: Draft = st["extractive_draft"]
-        ms: MarkerStream | None = st.get("marker_stream")
-        info = st["llm"]
+        lang = turn.language
+        ex = turn.extractive_draft
+        assert ex is not None
+        ms = turn.marker_stream
+        info = turn.llm
         trace.update(generator=gen.name, prompt=prompt_id("answer"), fallback_reason=None)
         trace["relevance"] = {k: ex.trace[k] for k in ("best_sentence_score", "threshold") if k in ex.trace}
         trace["llm"] = info
@@ -322,9 +381,9 @@ class Engine:
         answer: str | None = None
         citations: list[dict] = []
         reason = notice = None
-        if st.get("llm_error"):
-            reason = f"LLM failed: {st['llm_error']}"
-            notice = f"The language model failed ({st['llm_error']}); showing the extractive answer."
+        if turn.llm_error:
+            reason = f"LLM failed: {turn.llm_error}"
+            notice = f"The language model failed ({turn.llm_error}); showing the extractive answer."
         elif ms is None:  # nothing retrieved: the model was not asked
             pass
         elif ex.refused:
@@ -334,13 +393,13 @@ class Engine:
             reason = "the model found no answer in the passages"
             notice = "The language model found no answer in the passages; showing the extractive answer."
         else:
-            packed = st["packed"].passages
+            packed = turn.packed.passages if turn.packed else []
             # a sentence copied from a passage without its marker gets one (traced)
             canonical, attributed = attribute_uncited(ms.canonical, packed)
             if attributed:
                 trace["attributed"] = attributed
             # a cited sentence's numbers must be in the passages it cites (or the question)
-            canonical, ungrounded = ground_numbers(canonical, packed, f"{st['question']}\n{st['query']}")
+            canonical, ungrounded = ground_numbers(canonical, packed, f"{turn.question}\n{turn.query}")
             if ungrounded:
                 trace["ungrounded_numbers"] = ungrounded
             answer, citations, report = finalize(canonical, packed, quotes_for(canonical, packed))
@@ -365,7 +424,7 @@ class Engine:
             trace["fallback_prompt"] = ex.trace.get("prompt")
             if ex.refused:
                 trace["refusal_reason"] = ex.trace.get("refusal_reason")
-            answer, citations = self._finish_extractive(ex, st["passages"], lang, trace)
+            answer, citations = self._finish_extractive(ex, turn.passages, lang, trace)
             if not citations and notice:
                 notice = notice.replace("showing the extractive answer", "no passage answers the question well enough")
         trace["fallback_reason"] = reason
