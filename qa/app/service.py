@@ -13,9 +13,33 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator
 
-from qa.config import VERSION, Settings
+from qa.config import PROJECT_ROOT, VERSION, Settings
+from qa.language import detect_language
 
 _END = object()
+
+SAMPLE_DIR = PROJECT_ROOT / "data" / "articles"
+SAMPLE_EXAMPLES = PROJECT_ROOT / "data" / "sample-examples.txt"
+MAX_EXAMPLES = 8
+
+
+def read_examples(spec: str) -> list[str]:
+    """``QA_EXAMPLES``: a file (one question a line, ``#`` comments) or questions separated by `` | ``."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = [ln for ln in lines if not ln.lstrip().startswith("#")]
+    else:
+        lines = spec.split("|")
+    return [" ".join(ln.split()) for ln in lines if ln.strip()][:MAX_EXAMPLES]
+
+
+def question_about(title: str) -> str:
+    """A question about one article, in the language of its title."""
+    title = " ".join(title.split()).strip(" .")
+    if detect_language(title) == "vi":
+        return f"Bài báo “{title}” đưa tin gì?"
+    return f"What does the article “{title}” report?"
 
 
 # ----------------------------------------------------------------------------- errors
@@ -161,6 +185,21 @@ class Service:
             return None
         rec = store.manifest(refresh=True).get(doc_id)
         return f"{rec.title}\n\n{text}" if rec and rec.title else text
+
+    def examples(self, limit: int = 4) -> list[str]:
+        """Example questions for the UI: ``QA_EXAMPLES`` if set; the sample's own when the bundled
+        sample is what is indexed; else one question per most recent article (by date, then ingest)."""
+        if self.settings.examples:
+            return read_examples(self.settings.examples)
+        try:
+            docs = self.engine().store.manifest(refresh=True)
+        except backend_errors():
+            return []
+        sample_ids = {p.stem for p in SAMPLE_DIR.glob("*") if p.is_file()}
+        if docs and set(docs) <= sample_ids and SAMPLE_EXAMPLES.is_file():
+            return read_examples(str(SAMPLE_EXAMPLES))
+        recent = sorted(docs.values(), key=lambda d: (d.date or "", d.ingested_at), reverse=True)
+        return [question_about(d.title) for d in recent if d.title and d.title != d.id][:limit]
 
     # -- ingest (UI upload)
     @property

@@ -21,13 +21,6 @@ import gradio as gr  # noqa: E402
 
 from qa.ingest.pipeline import Progress  # noqa: E402
 
-EXAMPLES = [
-    "What did Le Cong Thanh recommend on climate diplomacy?",
-    "Thứ trưởng Lê Công Thành đề xuất gì về ngoại giao khí hậu?",
-    "What are the three pillars of Vietnam's comprehensive, modern diplomacy?",
-    "Đến hết ngày 14/12/2021, Bộ Y tế đã tiếp nhận bao nhiêu liều vaccine phòng COVID-19?",
-]
-
 LANGUAGES = {"Auto": None, "Tiếng Việt": "vi", "English": "en"}
 
 TEXT = {
@@ -403,13 +396,15 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
         send.click(respond, [msg, state, language], outputs, api_visibility="private")
         clear_btn.click(clear, None, outputs, api_visibility="private")
         chatbot.clear(clear, None, outputs, api_visibility="private")
-        if not embed:
+        examples = service.examples() if not embed else []
+        if examples:
             gr.Markdown("**Examples** · Ví dụ", elem_id="qa-examples-h")
             with gr.Row(elem_id="qa-examples"):
-                for q in EXAMPLES:
+                for q in examples:
                     b = gr.Button(q, size="sm", variant="secondary")
                     b.click(lambda q=q: q, None, msg, api_visibility="private").then(
                         respond, [msg, state, language], outputs, api_visibility="private")
+        if not embed:
             if settings.allow_upload:
                 with gr.Accordion("Add articles · Thêm bài báo", open=False, elem_id="qa-upload"):
                     files = gr.File(file_count="multiple", file_types=[".txt", ".md", ".markdown", ".html", ".htm"],
@@ -446,6 +441,15 @@ def mount_ui(app, service) -> None:
     @app.get("/gradio.js", include_in_schema=False)
     def gradio_js():
         return FileResponse(loader, media_type="text/javascript")
+
+    from fastapi.responses import RedirectResponse
+
+    def embed_without_slash(request):
+        # relative, so it also works behind a reverse proxy that mounts the app under a prefix
+        query = request.url.query
+        return RedirectResponse("embed/" + (f"?{query}" if query else ""), status_code=307)
+
+    app.router.add_route("/embed", embed_without_slash, methods=["GET", "HEAD"], include_in_schema=False)
 
     gr.mount_gradio_app(app, build_ui(service, embed=True), path="/embed", **{**common, "css": embed_css})
     gr.mount_gradio_app(app, build_ui(service), path="/", **common)
