@@ -80,6 +80,13 @@ class Settings(BaseSettings):
         1.0, ge=0,
         description="Weight of each candidate's best question-sentence cosine in the fusion (needs QA_SENTENCE_VECTORS=ingest; 0: off)",
     )
+    language_calibration: bool = Field(
+        True,
+        description="Mixed-language index: retrieve per passage language and subtract each language's background score (the same-language bias of multilingual embeddings)",
+    )
+    keyword_per_language: bool = Field(
+        False, description="Standardise keyword scores within each passage language before fusing (mixed-language indexes)"
+    )
     max_per_doc: int = Field(6, ge=1, description="Most passages from one document in a result list")
     neighbours: int = Field(1, ge=0, description="Neighbouring chunks attached to each passage as context")
     reranker: str = Field("none", description="none | cross-encoder:<sentence-transformers name or folder> | sentences")

@@ -19,6 +19,7 @@ class Document:
     sha256: str
     author: str | None = None
     date: str | None = None
+    language: str | None = None  # "vi" | "en", detected from the text at load time
     meta: dict = field(default_factory=dict)
 
     @property
@@ -41,6 +42,7 @@ class Chunk:
     text: str
     kind: str  # "body" | "caption"
     n_tokens: int
+    language: str | None = None  # "vi" | "en" (the chunk's own; short ones take the article's)
 
     def metadata(self, doc: Document) -> dict:
         meta = {
@@ -58,4 +60,7 @@ class Chunk:
             meta["author"] = doc.author
         if doc.date:
             meta["date"] = doc.date
+        language = self.language or doc.language
+        if language:
+            meta["language"] = language
         return meta

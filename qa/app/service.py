@@ -173,7 +173,7 @@ class Service:
         docs = sorted(engine.store.manifest(refresh=True).values(), key=lambda d: d.id)
         return [
             {"id": d.id, "title": d.title, "source": d.source, "chunks": d.n_chunks, "author": d.author,
-             "date": d.date, "ingested_at": d.ingested_at}
+             "date": d.date, "language": d.language, "ingested_at": d.ingested_at}
             for d in docs
         ]
 

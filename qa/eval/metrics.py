@@ -119,6 +119,8 @@ class ItemScore:
     markers_valid: int = 0
     markers_total: int = 0
     keywords_ok: bool | None = None
+    #: "<question language>→<language of the expected source>" (answerable items, when known)
+    language_slice: str | None = None
 
     @property
     def answerable(self) -> bool:
@@ -226,6 +228,15 @@ def compute_metrics(scores: list[ItemScore]) -> dict[str, float | None]:
         "latency_ms_p50": percentile([s.latency_ms for s in scores], 50),
         "latency_ms_p95": percentile([s.latency_ms for s in scores], 95),
     }
+
+
+def metrics_by_language(scores: list[ItemScore]) -> dict[str, dict[str, float | None]]:
+    """Metrics per question language → expected-source language (answerable items whose source language is known)."""
+    slices = sorted({s.language_slice for s in scores if s.language_slice})
+    out = {sl: compute_metrics([s for s in scores if s.language_slice == sl]) for sl in slices}
+    for sl in out:
+        out[sl]["n"] = sum(s.language_slice == sl for s in scores)
+    return out
 
 
 def metrics_by_tag(scores: list[ItemScore]) -> dict[str, dict[str, float | None]]:

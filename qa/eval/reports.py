@@ -101,6 +101,14 @@ def render_markdown(
             row += [format_metric(k, m.get(k)) for k in _TAG_COLUMNS]
             out.append("| " + " | ".join(row) + " |")
 
+    if report.get("by_language"):
+        out += ["", "## By question language → source language", ""]
+        cols = ("hit@1", "hit@5", "mrr@10", "citation_precision", "keyword_coverage", "false_refusal_rate")
+        out.append("| slice | n | " + " | ".join(cols) + " |")
+        out.append("|---|---:|" + "---:|" * len(cols))
+        for sl, m in report["by_language"].items():
+            out.append(f"| {_cell(sl)} | {int(m.get('n') or 0)} | " + " | ".join(format_metric(k, m.get(k)) for k in cols) + " |")
+
     if baseline is not None:
         was = {i["id"]: i.get("passed") for i in baseline.get("items", [])}
         broke = [i["id"] for i in items if was.get(i["id"]) is True and not i["passed"]]

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 
 from qa.config import PROJECT_ROOT
 from qa.eval.items import EvalItem
-from qa.eval.metrics import ItemScore, compute_metrics, metrics_by_tag, score_item
+from qa.eval.metrics import ItemScore, compute_metrics, metrics_by_language, metrics_by_tag, score_item
 
 def git_commit(root: Path = PROJECT_ROOT) -> str | None:
     try:
@@ -56,6 +56,7 @@ def build_report(sets: list[str], scores: list[ItemScore], config: dict) -> dict
         "config": config,
         "metrics": compute_metrics(scores),
         "by_tag": metrics_by_tag(scores),
+        "by_language": metrics_by_language(scores),
         "items": [s.to_json() for s in scores],
     }
 
@@ -118,10 +119,25 @@ def evaluate(
             engine.ask(items[0].question, history=items[0].history)
         except Exception:
             pass
+    try:
+        doc_lang = {d.id: d.language for d in engine.store.manifest(refresh=True).values()}
+    except Exception:  # an index without a manifest: no language slices
+        doc_lang = {}
     scores = []
     for item in items:
         s = run_item(engine, item, force_language=force_language)
+        s.language_slice = language_slice(item, doc_lang)
         scores.append(s)
         if on_item:
             on_item(s)
     return scores
+
+
+def language_slice(item: EvalItem, doc_language: dict[str, str | None]) -> str | None:
+    """``"en→vi"``: an English question whose expected source is a Vietnamese article."""
+    if item.unanswerable or not item.expected_sources:
+        return None
+    langs = {doc_language.get(src) for src in item.expected_sources}
+    if len(langs) != 1 or None in langs:
+        return None
+    return f"{item.lang}→{langs.pop()}"

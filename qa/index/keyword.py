@@ -16,6 +16,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+from qa.canonical import canonicalise
 from qa.text import fold
 
 _WORD = re.compile(r"\w+(?:[.,/-]\w+)*", re.UNICODE)
@@ -33,17 +34,25 @@ STOPWORDS = set(
 )
 
 
+#: Bumped whenever :func:`analyse` changes: an index analysed otherwise is rebuilt from its chunks.
+ANALYSER_VERSION = "2"
+_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
 def analyse(text: str, bigrams: bool = True) -> list[str]:
-    """Index terms of a text."""
+    """Index terms of a text (constraints first put in one form: :func:`qa.canonical.canonicalise`)."""
     terms: list[str] = []
     prev: str | None = None
-    for m in _WORD.finditer(fold(text)):
+    for m in _WORD.finditer(fold(canonicalise(text))):
         w = m.group()
         if re.search(r"[.,/-]", w):
             # a code or number: the whole thing plus its parts
             parts = [p for p in re.split(r"[.,/-]+", w) if p]
             terms.append("_".join(parts))
             terms.extend(parts)
+            dmy = _DMY.match(w)
+            if dmy:  # a date also names its month: 14/12/2021 answers "tháng 12/2021"
+                terms.append(f"{dmy[2]}_{dmy[3]}")
             prev = None
             continue
         w = w.replace("_", "")
@@ -64,7 +73,7 @@ def query_terms(text: str, strong_only: bool = False) -> list[str]:
     """
     out: list[str] = []
     if strong_only:
-        words = list(re.finditer(r"\w+(?:[.,/-]\w+)*", text))
+        words = list(re.finditer(r"\w+(?:[.,/-]\w+)*", canonicalise(text)))
         strong_idx = set()
         for i, m in enumerate(words):
             w = m.group()
@@ -110,6 +119,13 @@ class KeywordIndex:
             # SQLite maintains them with every FTS5 write; created once on older indexes.
             c.execute("CREATE INDEX IF NOT EXISTS chunks_content_chunk ON chunks_content(c1)")
             c.execute("CREATE INDEX IF NOT EXISTS chunks_content_doc ON chunks_content(c2)")
+            c.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+            row = c.execute("SELECT v FROM meta WHERE k = 'analyser'").fetchone()
+            empty = c.execute("SELECT 1 FROM chunks_content LIMIT 1").fetchone() is None
+            if empty:
+                c.execute("INSERT OR REPLACE INTO meta(k, v) VALUES ('analyser', ?)", (ANALYSER_VERSION,))
+        #: rows analysed by another version of :func:`analyse`: the owner rebuilds them (:meth:`mark_current`)
+        self.stale = not empty and (row is None or row[0] != ANALYSER_VERSION)
         self._generation = 0  # bumped by this process's writes (with data_version: the df cache's key)
 
     def _conn(self) -> sqlite3.Connection:
@@ -159,6 +175,11 @@ class KeywordIndex:
     def clear(self) -> None:
         self._conn().execute("DELETE FROM chunks")
         self._generation += 1
+
+    def mark_current(self) -> None:
+        """Record that every row is analysed by this version (after a rebuild)."""
+        self._conn().execute("INSERT OR REPLACE INTO meta(k, v) VALUES ('analyser', ?)", (ANALYSER_VERSION,))
+        self.stale = False
 
     def count(self) -> int:
         return self._totals()[0]

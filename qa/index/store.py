@@ -52,6 +52,7 @@ class DocRecord:
     date: str | None = None
     ingested_at: float = 0.0
     chunker: str = ""
+    language: str | None = None
 
     @classmethod
     def from_meta(cls, doc_id: str, meta: dict) -> "DocRecord":
@@ -65,6 +66,7 @@ class DocRecord:
             date=meta.get("date"),
             ingested_at=float(meta.get("ingested_at", 0.0)),
             chunker=str(meta.get("chunker", "")),
+            language=meta.get("language"),
         )
 
 
@@ -83,7 +85,17 @@ class Hit:
 
 def chunker_signature(settings: Settings) -> str:
     """What decides a document's chunks and passage texts: a change means re-chunking."""
-    return f"{settings.chunk_tokens}/{settings.chunk_overlap}/{settings.tokenizer}/{int(settings.embed_title)}"
+    # the last part versions what chunk metadata holds ("l": the chunk's language): an index
+    # written before it re-chunks each document once, on its next ingest
+    return f"{settings.chunk_tokens}/{settings.chunk_overlap}/{settings.tokenizer}/{int(settings.embed_title)}/l"
+
+
+def keyword_text(text: str, meta: dict) -> str:
+    """What the keyword index reads for a chunk: the article title is context of every body chunk."""
+    title = meta.get("title") or ""
+    if title and meta.get("kind", "body") == "body" and not text.startswith(title):
+        return f"{title}\n{text}"
+    return text
 
 
 def open_client(settings: Settings):
@@ -149,7 +161,12 @@ class Store:
             )
         self.docs = self.client.get_or_create_collection(self.docs_name, embedding_function=None)
         self.keyword = KeywordIndex(self.settings.index_dir / f"{self.settings.collection}.keywords.sqlite")
-        if self.keyword.count() == 0 and self.chunks.count() > 0:
+        if self.keyword.stale:
+            # analysed by an older version (see keyword.ANALYSER_VERSION): rebuild from Chroma once
+            self.keyword.clear()
+            self._backfill_keyword()
+            self.keyword.mark_current()
+        elif self.keyword.count() == 0 and self.chunks.count() > 0:
             self._backfill_keyword()
         elif self.settings.chroma_url:
             # server mode: this replica's keyword index may lag ingests run elsewhere
@@ -162,7 +179,7 @@ class Store:
             got = self.chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
             if not got["ids"]:
                 break
-            self.keyword.add([(i, (m or {}).get("doc_id", ""), (m or {}).get("doc_sha256", ""), t or "")
+            self.keyword.add([(i, (m or {}).get("doc_id", ""), (m or {}).get("doc_sha256", ""), keyword_text(t or "", m or {}))
                               for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])])
             offset += len(got["ids"])
 
@@ -196,7 +213,7 @@ class Store:
         for d in stale:
             rec = man[d]
             got = self.chunks.get(where={"$and": [{"doc_id": d}, {"doc_sha256": rec.sha256}]}, include=["documents", "metadatas"])
-            rows = [(i, d, rec.sha256, t or "") for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
+            rows = [(i, d, rec.sha256, keyword_text(t or "", m or {})) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
                     if int((m or {}).get("position", 0)) < rec.n_chunks]
             self.keyword.add(rows)
             self.keyword.delete_doc_except(d, {r[0] for r in rows})
@@ -256,13 +273,22 @@ class Store:
     def count_chunks(self) -> int:
         return self.chunks.count()
 
-    def query(self, vector: np.ndarray, k: int) -> list[Hit]:
+    def languages(self) -> dict[str | None, int]:
+        """Documents per language (None: indexed before languages were recorded)."""
+        out: dict[str | None, int] = {}
+        for rec in self.manifest().values():
+            out[rec.language] = out.get(rec.language, 0) + 1
+        return out
+
+    def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
+        """The ``k`` nearest committed chunks (cosine), optionally among those matching ``where``."""
         # ask for a margin more: chunks of an uncommitted write are dropped below; when such
         # leftovers crowd the results (a crashed ingest not yet repaired), widen the search
         fetch = 2 * k + 16
         qv = [np.asarray(vector, dtype=np.float32).tolist()]
+        extra = {"where": where} if where else {}
         while True:
-            res = self.chunks.query(query_embeddings=qv, n_results=fetch, include=["documents", "metadatas", "distances"])
+            res = self.chunks.query(query_embeddings=qv, n_results=fetch, include=["documents", "metadatas", "distances"], **extra)
             hits = [
                 Hit(cid, text or "", meta or {}, 1.0 - float(dist))
                 for cid, text, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
@@ -331,7 +357,7 @@ class Store:
         if vectors.size and self.chunks.metadata and self.chunks.metadata.get("embedder_dim") and vectors.shape[1] != int(self.chunks.metadata["embedder_dim"]):
             raise EmbedderMismatch(f"vectors are {vectors.shape[1]}-d but the index holds {self.chunks.metadata['embedder_dim']}-d ones; use --rebuild")
         self._journal("begin", doc.id)
-        self.keyword.add([(c.id, doc.id, doc.sha256, c.text) for c in chunks])
+        self.keyword.add([(c.id, doc.id, doc.sha256, keyword_text(c.text, {"title": c.title, "kind": c.kind})) for c in chunks])
         for k in range(0, len(chunks), _MAX_BATCH):
             part = chunks[k : k + _MAX_BATCH]
             self.chunks.upsert(
@@ -353,6 +379,8 @@ class Store:
             meta["author"] = doc.author
         if doc.date:
             meta["date"] = doc.date
+        if doc.language:
+            meta["language"] = doc.language
         self.docs.upsert(ids=[doc.id], documents=[doc.text], metadatas=[meta], embeddings=[[1.0]])  # commit
         self._delete_stale(doc.id, doc.sha256)
         # same content re-chunked with other settings: drop positions beyond the new chunks

