@@ -74,8 +74,8 @@ class Settings(BaseSettings):
     )
     fusion: str = Field("zscore", description="How dense and keyword scores combine: zscore | rrf")
     keyword_weight_vi: float = Field(0.3, ge=0, description="Weight of the keyword side for Vietnamese questions")
-    keyword_weight_vi_plain: float = Field(1.5, ge=0, description="Weight of the keyword side for Vietnamese typed without diacritics")
-    keyword_weight_en: float = Field(0.3, ge=0, description="Weight of the keyword side (names, numbers, codes) for English questions")
+    keyword_weight_vi_plain: float = Field(2.2, ge=0, description="Weight of the keyword side for Vietnamese typed without diacritics")
+    keyword_weight_en: float = Field(0.5, ge=0, description="Weight of the keyword side (names, numbers, codes) for English questions")
     sentence_weight: float = Field(
         1.0, ge=0,
         description="Weight of each candidate's best question-sentence cosine in the fusion (needs QA_SENTENCE_VECTORS=ingest; 0: off)",
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         description="Mixed-language index: retrieve per passage language and subtract each language's background score (the same-language bias of multilingual embeddings)",
     )
     keyword_per_language: bool = Field(
-        False, description="Standardise keyword scores within each passage language before fusing (mixed-language indexes)"
+        True, description="Standardise keyword scores within each passage language before fusing (mixed-language indexes)"
     )
     max_per_doc: int = Field(6, ge=1, description="Most passages from one document in a result list")
     neighbours: int = Field(1, ge=0, description="Neighbouring chunks attached to each passage as context")

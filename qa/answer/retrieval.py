@@ -74,15 +74,15 @@ class NewsRetriever(BaseRetriever):
     fusion: str = "zscore"  # zscore | rrf
     rrf_k: int = 60
     kw_weight_vi: float = 0.3
-    kw_weight_en: float = 0.3
-    kw_weight_vi_plain: float = 1.5
+    kw_weight_en: float = 0.5
+    kw_weight_vi_plain: float = 2.2
     reranker: Any = None
     rerank_top: int = 20
     neighbours: int = 1
     sentence_weight: float = 0.0
     sentvec: Any = None  # the sentence-vector cache (qa.index.sentvec), for the sentence signal
     language_calibration: bool = True
-    kw_per_language: bool = False  # standardise keyword scores within each passage language
+    kw_per_language: bool = True  # standardise keyword scores within each passage language
     calibration_prior: float = 5.0  # pseudo-count pulling a small language pool's background to the global one
 
     @classmethod

@@ -23,7 +23,7 @@ import numpy as np
 
 from qa.answer.retrieval import candidate_features, fuse_scores
 
-KW_WEIGHTS = (0.0, 0.15, 0.3, 0.5, 0.8, 1.2, 1.6, 2.2)
+KW_WEIGHTS = (0.0, 0.15, 0.3, 0.5, 0.8, 1.2, 1.6, 2.2, 3.0, 4.0)
 SENTENCE_WEIGHTS = (0.0, 0.5, 1.0, 1.5)
 CATEGORIES = ("vi", "vi_plain", "en")  # which keyword weight a question uses (retriever._weight)
 
@@ -180,6 +180,14 @@ def sliced(samples: list[Sample], idx: Iterable[int], ranks: list[int | None]) -
     out = {"all": metrics(ranks)}
     for key in sorted({samples[n].slice for n in idx}):
         out[key] = metrics([r for n, r in zip(idx, ranks) if samples[n].slice == key])
+    # per data set (the article ids are "<set>:<article>"), and per set × slice
+    sets = sorted({samples[n].article.split(":", 1)[0] for n in idx if ":" in samples[n].article})
+    if len(sets) > 1:
+        for ds in sets:
+            mine = [(n, r) for n, r in zip(idx, ranks) if samples[n].article.startswith(ds + ":")]
+            out[ds] = metrics([r for _, r in mine])
+            for key in sorted({samples[n].slice for n, _ in mine}):
+                out[f"{ds} {key}"] = metrics([r for n, r in mine if samples[n].slice == key])
     return out
 
 
