@@ -172,3 +172,15 @@ def test_eval_retrieval_mixed_reports_the_language_slices(tmp_path):
     assert report["config"]["mixed"] is True
     assert sum(report[s]["n"] for s in ("en→vi", "en→en")) == report["en"]["n"] == 5
     assert "en→vi" in proc.stdout
+
+
+def test_english_answer_frame_follows_the_language_it_quotes(sample_plus_english):
+    from qa.answer.chain import Engine
+
+    settings, _ = sample_plus_english
+    engine = Engine.open(settings)
+    en = engine.ask("How many new electric bus routes did Hanoi open in March 2024?")
+    assert not en["refused"] and en["answer"].startswith("According to the articles: ")
+    assert en["citations"][0]["doc_id"] == "hanoi-electric-buses"
+    vi = engine.ask("What did Le Cong Thanh recommend on climate diplomacy?")
+    assert not vi["refused"] and vi["answer"].startswith("According to the articles (quoted in Vietnamese): ")

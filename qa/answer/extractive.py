@@ -14,7 +14,7 @@ from qa.config import Settings
 from qa.index.embeddings import Embedder
 from qa.index.keyword import analyse, query_terms
 from qa.answer.prompts import load_prompt, prompt_id
-from qa.answer.retrieval import Passage
+from qa.answer.retrieval import Passage, passage_language
 from qa.text import clauses, sentence_spans
 
 
@@ -129,7 +129,9 @@ class ExtractiveGenerator:
             parts.append(f"{quoted} [{i}]")
             quotes.setdefault(i, s)
         templates = load_prompt("extractive")["templates"]
-        key = language if language == "vi" else ("en_over_vi" if corpus_language == "vi" else "en")
+        # an English answer says so when it quotes Vietnamese: decided by the passages it quotes
+        quoted_langs = {passage_language(passages[i - 1]) for i in quotes}
+        key = language if language == "vi" else ("en_over_vi" if "vi" in quoted_langs else "en")
         answer = templates[key].format(body=" ".join(parts))
         trace["sentences"] = [
             {"passage": i, "score": round(sc, 4), "cosine": round(c, 4), "lexical": round(lx, 3)} for sc, c, lx, i, _ in chosen
