@@ -268,8 +268,7 @@ class Engine:
         """
         t = time.perf_counter()
         passages = turn.passages
-        corpus_lang = detect_language(passages[0].text[:300]) if passages else "vi"
-        args = (turn.question, turn.language, passages, corpus_lang)
+        args = (turn.question, turn.language, passages)
         if not self.uses_llm:
             # retrieval used the standalone query; the answer addresses the original wording
             turn.draft = self.generator.generate(*args)

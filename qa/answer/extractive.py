@@ -101,7 +101,7 @@ class ExtractiveGenerator:
         out.sort(key=lambda x: -x[0])
         return out
 
-    def generate(self, question: str, language: str, passages: list[Passage], corpus_language: str = "vi") -> Draft:
+    def generate(self, question: str, language: str, passages: list[Passage]) -> Draft:
         scored = self.score_sentences(question, language, passages)
         threshold = self.thresholds()[language]
         best = scored[0][0] if scored else 0.0

@@ -103,19 +103,12 @@ def metrics(ranks: list[int | None]) -> dict[str, float]:
     n = len(ranks)
     if not n:
         return {"n": 0, "recall@1": 0.0, "recall@5": 0.0, "mrr@10": 0.0}
-    r = [x for x in ranks]
     return {
         "n": n,
-        "recall@1": round(sum(x == 1 for x in r if x) / n, 4),
-        "recall@5": round(sum(x <= 5 for x in r if x) / n, 4),
-        "mrr@10": round(sum(1.0 / x for x in r if x and x <= 10) / n, 4),
+        "recall@1": round(sum(x == 1 for x in ranks if x) / n, 4),
+        "recall@5": round(sum(x <= 5 for x in ranks if x) / n, 4),
+        "mrr@10": round(sum(1.0 / x for x in ranks if x and x <= 10) / n, 4),
     }
-
-
-def _objective(ranks: list[int | None]) -> float:
-    # MRR@10 with R@1 on top: smooth enough to choose by, and it rewards the first place
-    n = max(1, len(ranks))
-    return sum((1.0 / x if x <= 10 else 0.0) + (x == 1) for x in ranks if x) / n
 
 
 class Grid:
@@ -134,6 +127,7 @@ class Grid:
                     self.ranks[i, j, n] = gold_rank(s, cal, kwl, kw, sw) or 0
 
     def _score(self, ranks: np.ndarray) -> float:
+        # MRR@10 with R@1 on top: smooth enough to choose by, and it rewards the first place
         ok = ranks > 0
         if not len(ranks):
             return 0.0
