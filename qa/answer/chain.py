@@ -106,8 +106,11 @@ class Turn:
     prepare       the request: question, history, language     ``language``, ``query``, ``condense``,
                                                                ``llm_down``
     retrieve      ``query``, ``language``                      ``passages``, ``retrieve_ms``
-    generate      ``question``, ``language``, ``query``,       extractive: ``draft``; LLM: ``llm``,
-                  ``passages``, ``llm_down``                   ``packed``, ``marker_stream``,
+    generate      ``question``, ``language``, ``query``,       a question about the article itself:
+                  ``passages``, ``llm_down``                   ``header_draft`` (and the header passage
+                                                               first in ``passages``); extractive:
+                                                               ``draft``; LLM: ``llm``,
+                                                               ``packed``, ``marker_stream``,
                                                                ``llm_error``, ``extractive_draft``;
                                                                ``answer_ms``
     verify        all of the above                             the :class:`Result`
@@ -129,6 +132,7 @@ class Turn:
     marker_stream: MarkerStream | None = None  #: the LLM's answer, markers renumbered as it streamed
     llm_error: str | None = None  #: why the LLM failed, if it did
     extractive_draft: Draft | None = None  #: LLM mode: the extractive draft (relevance verdict, fallback)
+    header_draft: Draft | None = None  #: a question about the article itself, answered from its header
     answer_ms: float = 0.0
 
 
@@ -267,6 +271,9 @@ class Engine:
         generator) or ``llm``, ``packed``, ``marker_stream``, ``llm_error`` and ``extractive_draft`` (LLM), and ``answer_ms``.
         """
         t = time.perf_counter()
+        if self._header_answer(turn):
+            turn.answer_ms = (time.perf_counter() - t) * 1000
+            return
         passages = turn.passages
         args = (turn.question, turn.language, passages)
         if not self.uses_llm:
@@ -320,11 +327,36 @@ class Engine:
         info["extractive_wait_ms"] = _ms(t_ex)
         turn.answer_ms = (time.perf_counter() - t) * 1000
 
+    def _header_answer(self, turn: Turn) -> bool:
+        """Who wrote it / which outlet / when published: answered from the article's header
+        (:mod:`qa.answer.metadata`), whatever the generator. Fills ``header_draft``."""
+        from qa.answer import metadata
+
+        fields = metadata.asked_fields(turn.question)
+        if not fields or not turn.passages:
+            return False
+        got = metadata.answer(turn.question, turn.language, turn.passages, fields)
+        if got is None:
+            return False
+        turn.passages = [got.passage, *turn.passages]
+        trace = {"generator": "header", "asked": fields, "missing": got.missing, "article": got.passage.doc_id}
+        if got.known:
+            turn.header_draft = Draft(got.answer, False, {1: got.passage.text.split("\n", 1)[-1]}, trace)
+        else:
+            trace["refusal_reason"] = "the article does not state what was asked"
+            turn.header_draft = Draft(got.answer, True, {}, trace)
+        return True
+
     def _verify(self, turn: Turn) -> Result:
         """Reads the whole turn; returns the result (the object ``ask`` returns, see :class:`Result`)."""
         passages = turn.passages
         trace: dict = {"query": turn.query, "condense": turn.condense}
-        if not self.uses_llm:
+        if turn.header_draft is not None:
+            draft = turn.header_draft
+            trace.update(draft.trace)
+            answer, citations = self._finish_extractive(draft, passages, turn.language, trace)
+            trace.update(answered_by="header", replaced_stream=False)
+        elif not self.uses_llm:
             draft = turn.draft
             assert draft is not None
             trace.update(draft.trace)

@@ -101,19 +101,43 @@ class ExtractiveGenerator:
         out.sort(key=lambda x: -x[0])
         return out
 
+    def answerable(self, question: str, language: str, passages: list[Passage], scored: list) -> tuple[bool, dict]:
+        """The relevance verdict: the answerability model (:mod:`qa.answer.answerability`) when
+        ``QA_ANSWERABILITY=model`` and its weights are there, else the sentence-score threshold."""
+        best = scored[0][0] if scored else 0.0
+        threshold = self.thresholds()[language]
+        info: dict = {"best_sentence_score": round(best, 4), "threshold": round(threshold, 4)}
+        if not scored:
+            return False, info
+        model = None
+        if self.settings.answerability == "model":
+            from qa.answer.answerability import load_model
+
+            model = load_model()
+        if model is None:
+            info["decision"] = "threshold"
+            return best >= threshold, info
+        from qa.answer.answerability import features
+
+        feats = features(question, language, passages, scored)
+        prob = model.probability(feats)
+        info.update(decision="model", probability=round(prob, 4), probability_threshold=model.threshold,
+                    features={k: round(v, 4) for k, v in feats.items() if v})
+        return prob >= model.threshold, info
+
     def generate(self, question: str, language: str, passages: list[Passage]) -> Draft:
         scored = self.score_sentences(question, language, passages)
-        threshold = self.thresholds()[language]
+        ok, verdict = self.answerable(question, language, passages, scored)
+        threshold = verdict["threshold"]
         best = scored[0][0] if scored else 0.0
         trace = {
             "generator": self.name,
             "prompt": prompt_id("extractive"),
-            "best_sentence_score": round(best, 4),
-            "threshold": round(threshold, 4),
+            **verdict,
             "sentences_scored": len(scored),
         }
-        if not scored or best < threshold:
-            trace["refusal_reason"] = "no passage relevant enough" if scored else "nothing retrieved"
+        if not ok:
+            trace["refusal_reason"] = "no passage answers the question" if scored else "nothing retrieved"
             return Draft(refusal_message(language), True, {}, trace)
         chosen = [scored[0]]
         for cand in scored[1:]:

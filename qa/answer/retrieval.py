@@ -73,9 +73,9 @@ class NewsRetriever(BaseRetriever):
     mode: str = "hybrid"  # hybrid | dense | keyword
     fusion: str = "zscore"  # zscore | rrf
     rrf_k: int = 60
-    kw_weight_vi: float = 0.3
+    kw_weight_vi: float = 0.5
     kw_weight_en: float = 0.5
-    kw_weight_vi_plain: float = 2.2
+    kw_weight_vi_plain: float = 4.0
     reranker: Any = None
     rerank_top: int = 20
     neighbours: int = 1
@@ -84,6 +84,7 @@ class NewsRetriever(BaseRetriever):
     language_calibration: bool = True
     kw_per_language: bool = True  # standardise keyword scores within each passage language
     calibration_prior: float = 5.0  # pseudo-count pulling a small language pool's background to the global one
+    constraint_weight: float = 1.5  # weight of the question-constraint agreement (qa.constraints)
 
     @classmethod
     def from_settings(cls, settings, store, embedder) -> "NewsRetriever":
@@ -105,6 +106,7 @@ class NewsRetriever(BaseRetriever):
             sentence_weight=settings.sentence_weight,
             language_calibration=settings.language_calibration,
             kw_per_language=settings.keyword_per_language,
+            constraint_weight=settings.constraint_weight,
             # only with vectors for every sentence: a partly filled (lazy) cache would favour
             # the passages that happen to have been answered from before
             sentvec=_sentvec(settings, embedder) if settings.sentence_weight > 0 and settings.sentence_vectors == "ingest" else None,
@@ -200,7 +202,21 @@ class NewsRetriever(BaseRetriever):
             self._sentence_scores(ps, qv)
         if pools:
             self._calibrate(ps, pools)
+        if self.mode == "hybrid":
+            self._constraints(query, ps)
         return ps
+
+    def _constraints(self, query: str, ps: list[Passage]) -> None:
+        """Each candidate's agreement with the years, quarters, dates and numbers the question names."""
+        from qa.constraints import agreement, passage_context, question_constraints
+
+        asked = question_constraints(query)
+        if not asked:
+            return
+        for p in ps:
+            context = passage_context(p.text, p.title if p.meta.get("kind", "body") == "body" else "", p.meta.get("date"),
+                                      p.meta.get("facts"))
+            p.trace["constraint"] = round(agreement(asked, context), 3)
 
     def rank(self, ps: list[Passage], fused: np.ndarray) -> list[Passage]:
         """Candidates in fused order (ties by dense score), each traced with its fused score and rank."""
@@ -229,7 +245,8 @@ class NewsRetriever(BaseRetriever):
             return out
         f = candidate_features(ps)
         return fuse_scores(f["dense"], f["keyword"], f["sentence"], f["language"], w, self.sentence_weight,
-                           kw_per_language=self.kw_per_language)
+                           kw_per_language=self.kw_per_language, constraint=f["constraint"],
+                           constraint_weight=self.constraint_weight)
 
     def _language_pools(self, qv: np.ndarray, fetch: int) -> dict[str, list[Hit]]:
         """The dense top ``fetch`` of each passage language, when the index holds several.
@@ -339,11 +356,14 @@ def _sentvec(settings, embedder):
 
 def candidate_features(ps: list[Passage]) -> dict[str, np.ndarray | None]:
     """The fusion's inputs as arrays: dense and sentence scores (language-calibrated where
-    computed), keyword scores, passage languages. ``sentence`` is None when no candidate has one."""
+    computed), keyword scores, passage languages, agreement with the question's constraints.
+    ``sentence`` / ``constraint`` are None when no candidate has one."""
     def dense_of(p: Passage) -> float:
         return p.trace.get("dense_calibrated", p.trace.get("dense_score", 0.0))
 
-    sentence = None
+    sentence = constraint = None
+    if any("constraint" in p.trace for p in ps):
+        constraint = np.array([p.trace.get("constraint", 0.0) for p in ps], dtype=np.float64)
     if any("sentence_score" in p.trace for p in ps):
         sentence = np.array([p.trace.get("sentence_calibrated", p.trace.get("sentence_score", dense_of(p))) for p in ps], dtype=np.float64)
     return {
@@ -351,17 +371,21 @@ def candidate_features(ps: list[Passage]) -> dict[str, np.ndarray | None]:
         "keyword": np.array([p.trace.get("keyword_score", 0.0) for p in ps], dtype=np.float64),
         "sentence": sentence,
         "language": np.array([p.trace.get("passage_language", "") for p in ps]),
+        "constraint": constraint,
     }
 
 
 def fuse_scores(dense: np.ndarray, keyword: np.ndarray, sentence: np.ndarray | None, languages: np.ndarray,
-                kw_weight: float, sentence_weight: float, *, kw_per_language: bool = False) -> np.ndarray:
+                kw_weight: float, sentence_weight: float, *, kw_per_language: bool = False,
+                constraint: np.ndarray | None = None, constraint_weight: float = 0.0) -> np.ndarray:
     """The z-score fusion: standardised dense + weighted standardised keyword (+ sentence) scores.
 
     With ``kw_per_language`` the keyword scores are standardised within each passage language:
     ordinary words only match passages of the question's language, so over a mixed index the
     raw keyword side favours them; per language, each side counts by how well it separates its
-    own passages. The tuner (:mod:`qa.eval.tuning`) calls this same function.
+    own passages. ``constraint`` (in [-1, 1], :func:`qa.constraints.agreement`) is added
+    as it is, not standardised: a passage that states the asked year gains the same whatever the
+    other candidates. The tuner (:mod:`qa.eval.tuning`) calls this same function.
     """
     if kw_per_language and len(set(languages.tolist())) > 1:
         kw = np.zeros_like(keyword)
@@ -373,6 +397,8 @@ def fuse_scores(dense: np.ndarray, keyword: np.ndarray, sentence: np.ndarray | N
     out = _standardise(dense) + kw_weight * kw
     if sentence is not None and sentence_weight:
         out = out + sentence_weight * _standardise(sentence)
+    if constraint is not None and constraint_weight:
+        out = out + constraint_weight * constraint
     return out
 
 

@@ -316,11 +316,12 @@ def docs_list(
     except _known_errors() as exc:
         _fail(str(exc))
     if json_out:
-        out.print(json.dumps([d.__dict__ for d in docs], ensure_ascii=False, indent=2), markup=False)
+        out.print(json.dumps([d.as_json() for d in docs], ensure_ascii=False, indent=2), markup=False)
         return
-    table = Table("id", "title", "language", "chunks", "author", "date", "source")
+    table = Table("id", "title", "published", "outlet", "language", "chunks", "author", "source")
     for d in docs:
-        table.add_row(escape(d.id), escape(d.title), d.language or "?", str(d.n_chunks), escape(d.author or ""), d.date or "", escape(d.source))
+        table.add_row(escape(d.id), escape(d.title), d.date or "", escape(d.outlet or ""), d.language or "?", str(d.n_chunks),
+                      escape(d.author or ""), escape(d.source))
     out.print(table)
     out.print(f"{len(docs)} documents, {store.count_chunks()} chunks in {escape(store.location)}")
 

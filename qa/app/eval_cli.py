@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
@@ -373,7 +374,8 @@ def tune(
             gather("set", engine, qs)
 
     current = tuning.Setting(base.language_calibration, base.keyword_per_language, base.sentence_weight,
-                             {"vi": base.keyword_weight_vi, "vi_plain": base.keyword_weight_vi_plain, "en": base.keyword_weight_en})
+                             {"vi": base.keyword_weight_vi, "vi_plain": base.keyword_weight_vi_plain, "en": base.keyword_weight_en},
+                             base.constraint_weight)
     report = tuning.cross_validate(samples, folds=folds, current=current)
     table = Table(title=f"Fusion by {folds}-fold cross-validation over {report['articles']} articles ({report['samples']} questions)")
     for c in ("slice", "n", "current R@1", "in-sample R@1", "fold R@1", "fold R@5", "fold MRR@10"):
@@ -386,3 +388,124 @@ def tune(
     if json_out:
         _write(json_out, json.dumps(report, ensure_ascii=False, indent=2) + "\n")
         console.print(f"JSON report: {escape(str(json_out))}")
+
+
+@eval_app.command("refusal")
+def refusal(
+    xquad_dir: Optional[Path] = typer.Option(None, "--xquad", help="XQuAD pair: index each article's even Vietnamese paragraphs; questions on the odd ones must be refused"),
+    sets: list[Path] = typer.Option([], "--set", help="Eval set (JSONL), with its unanswerable items; a time-shifted copy of each answerable item that names a year joins as a negative (repeatable)"),
+    corpora: list[Path] = typer.Option([], "--corpus", help="Articles of each --set, in the same order (one --corpus for all sets is allowed)"),
+    folds: int = typer.Option(4, "--folds", min=2, help="Folds by article"),
+    limit: int = typer.Option(0, "--limit", min=0, help="At most this many XQuAD articles (0: all): a quick run"),
+    train_out: Optional[Path] = typer.Option(None, "--train", help="Write the answerability model trained on every sample here (the shipped one: qa/answer/answerability.json)"),
+    index_dir: Optional[Path] = typer.Option(None, "--index-dir", help="Keep the indexes under this folder (reused when present); default: temporary"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here"),
+    min_refusal: Optional[float] = typer.Option(None, "--min-refusal", help="Exit 1 when the fold refusal accuracy is below this"),
+    max_false_refusal: Optional[float] = typer.Option(None, "--max-false-refusal", help="Exit 1 when the fold false refusal rate is above this"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file (QA_CONFIG)"),
+) -> None:
+    """Refusal accuracy and false refusals per language (SQuAD-2.0-style set from XQuAD, eval sets); trains the answerability model."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qa.answer.chain import Engine
+    from qa.config import load_settings
+    from qa.eval import items as eval_items
+    from qa.eval import refusal as rf
+    from qa.eval import xquad
+    from qa.ingest.pipeline import ingest_paths
+
+    if not xquad_dir and not sets:
+        _fail("give --xquad DIR and/or --set FILE --corpus DIR")
+    if sets and not corpora:
+        _fail("--set needs --corpus (the articles its items are about)")
+    if sets and len(corpora) not in (1, len(sets)):
+        _fail(f"{len(sets)} --set but {len(corpora)} --corpus: give one corpus, or one per set")
+    if config is not None:
+        os.environ["QA_CONFIG"] = str(config)
+    base = load_settings()
+    cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    samples: list = []
+    t0 = time.perf_counter()
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-refusal-", ignore_cleanup_errors=True)))
+        root = index_dir or work
+
+        def engine_for(name: str, src: Path, id_fn=None):
+            settings = base.model_copy(update={"index_dir": root / name, "chroma_url": None})
+            engine = Engine.open(settings, create=True)
+            with Progress(*cols, console=console, transient=True) as progress:
+                rep = ingest_paths([src], settings, engine.embedder, engine.store, progress=_ingest_progress(progress), id_fn=id_fn)
+            if rep.failed:
+                console.print(f"[yellow]{len(rep.failed)} file(s) of {escape(str(src))} could not be indexed[/]")
+            return engine
+
+        def gather(name: str, engine, qs: list, source: str) -> None:
+            with Progress(*cols, console=console, transient=True) as progress:
+                task = progress.add_task(f"{name}: questions", total=len(qs))
+                got = rf.collect(engine, qs, source, on_question=lambda: progress.advance(task))
+            samples.extend(got)
+            console.print(f"{name}: {len(got)} questions ({sum(not s.answerable for s in got)} to refuse)")
+
+        if xquad_dir:
+            try:
+                paragraphs, questions = rf.xquad_refusal(xquad_dir)
+            except (FileNotFoundError, ValueError) as exc:
+                _fail(str(exc))
+            if limit:
+                keep = sorted({q.doc_id.rsplit("-", 1)[0] for q, _ in questions})[:limit]
+                questions = [(q, a) for q, a in questions if q.doc_id.rsplit("-", 1)[0] in keep]
+                paragraphs = [p for p in paragraphs if p.doc_id.rsplit("-", 1)[0] in keep]
+            name = f"xquad-refusal{'-' + str(limit) if limit else ''}"
+            ids = xquad.write_corpus(paragraphs, work / name)
+            engine = engine_for(name, work / name, id_fn=lambda f, ids=ids: ids[f.resolve()])
+            gather(name, engine, [(q.qid + q.language, q.text, q.language, q.doc_id.rsplit("-", 1)[0], a, [])
+                                  for q, a in questions], "xquad")
+        for n, set_path in enumerate(sets):
+            corpus = corpora[n] if len(corpora) > 1 else corpora[0]
+            loaded, problems = eval_items.load_sets([set_path])
+            for pr in problems:
+                console.print(f"[yellow]{escape(str(pr))}[/]")
+            engine = engine_for(f"set{n}", corpus)
+            qs, shifted = [], []
+            for it in loaded:
+                if it.history:
+                    continue  # follow-ups need the conversation: qa eval run measures them
+                article = (it.expected_sources or [it.id])[0]
+                qs.append((it.id, it.question, it.lang, article, not it.unanswerable, it.tags))
+                shift_q = rf.shift_years(it.question) if not it.unanswerable else None
+                if shift_q:
+                    shifted.append((it.id + "-shifted", shift_q, it.lang, article, False, ["wrong-time"]))
+            gather(set_path.name, engine, qs, "set")
+            gather(f"{set_path.name} (time-shifted)", engine, shifted, "set-shifted")
+
+    report = rf.cross_validate(samples, folds=folds)
+    model = report.pop("model")
+    table = Table(title=f"Refusals by {folds}-fold cross-validation over articles ({len(samples)} questions)")
+    for c in ("slice", "n", "to refuse", "refused now", "false now", "fold refused", "fold false", "in-sample refused", "in-sample false"):
+        table.add_column(c, justify="left" if c == "slice" else "right")
+
+    def f(x):
+        return "—" if x is None else f"{x:.3f}"
+
+    for key, m in report["cross_validated"].items():
+        b, ins = report["baseline"][key], report["in_sample"][key]
+        table.add_row(key, str(m["n"]), str(m["unanswerable"]), f(b["refusal_accuracy"]), f(b["false_refusal_rate"]),
+                      f(m["refusal_accuracy"]), f(m["false_refusal_rate"]), f(ins["refusal_accuracy"]), f(ins["false_refusal_rate"]))
+    out.print(table)
+    report["model"] = model.to_json()
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    if train_out:
+        _write(train_out, json.dumps(model.to_json(), ensure_ascii=False, indent=1) + "\n")
+        console.print(f"answerability model: {escape(str(train_out))} (threshold {model.threshold})")
+    if json_out:
+        _write(json_out, json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        console.print(f"JSON report: {escape(str(json_out))}")
+    cv = report["cross_validated"]["all"]
+    failed = []
+    if min_refusal is not None and (cv["refusal_accuracy"] or 0.0) < min_refusal:
+        failed.append(f"fold refusal accuracy {cv['refusal_accuracy']} < {min_refusal}")
+    if max_false_refusal is not None and (cv["false_refusal_rate"] or 0.0) > max_false_refusal:
+        failed.append(f"fold false refusal rate {cv['false_refusal_rate']} > {max_false_refusal}")
+    if failed:
+        console.print("[red]" + "; ".join(failed) + "[/]")
+        raise typer.Exit(1)

@@ -171,11 +171,7 @@ class Service:
     def documents(self) -> list[dict]:
         engine = self.engine()
         docs = sorted(engine.store.manifest(refresh=True).values(), key=lambda d: d.id)
-        return [
-            {"id": d.id, "title": d.title, "source": d.source, "chunks": d.n_chunks, "author": d.author,
-             "date": d.date, "language": d.language, "ingested_at": d.ingested_at}
-            for d in docs
-        ]
+        return [{**d.as_json(), "date": d.date} for d in docs]  # "date": the name before "published"
 
     def document_text(self, doc_id: str) -> str | None:
         """The document's title, then its cleaned text."""

@@ -25,6 +25,7 @@ from qa.answer.retrieval import candidate_features, fuse_scores
 
 KW_WEIGHTS = (0.0, 0.15, 0.3, 0.5, 0.8, 1.2, 1.6, 2.2, 3.0, 4.0)
 SENTENCE_WEIGHTS = (0.0, 0.5, 1.0, 1.5)
+CONSTRAINT_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 CATEGORIES = ("vi", "vi_plain", "en")  # which keyword weight a question uses (retriever._weight)
 
 
@@ -41,6 +42,7 @@ class Sample:
     sentence_raw: np.ndarray | None
     language: np.ndarray
     gold: np.ndarray  # bool per candidate
+    constraint: np.ndarray | None = None
 
 
 @dataclass
@@ -49,10 +51,11 @@ class Setting:
     kw_per_language: bool
     sentence_weight: float
     kw_weight: dict[str, float] = field(default_factory=dict)
+    constraint_weight: float = 0.0
 
     def as_dict(self) -> dict:
         return {"language_calibration": self.calibrate, "keyword_per_language": self.kw_per_language,
-                "sentence_weight": self.sentence_weight,
+                "sentence_weight": self.sentence_weight, "constraint_weight": self.constraint_weight,
                 **{f"keyword_weight_{c}": w for c, w in self.kw_weight.items()}}
 
 
@@ -84,17 +87,19 @@ def collect(retriever, questions: Iterable[tuple[str, str, str, str, Callable]],
         out.append(Sample(
             qid, article, category(lang, text), f"{lang}→{glang or '?'}",
             f["dense"], np.array([p.trace.get("dense_score", 0.0) for p in ps], dtype=np.float64),
-            f["keyword"], f["sentence"], raw_s, f["language"], gold,
+            f["keyword"], f["sentence"], raw_s, f["language"], gold, f["constraint"],
         ))
     return out
 
 
-def gold_rank(s: Sample, calibrate: bool, kw_per_language: bool, kw_weight: float, sentence_weight: float) -> int | None:
+def gold_rank(s: Sample, calibrate: bool, kw_per_language: bool, kw_weight: float, sentence_weight: float,
+              constraint_weight: float = 0.0) -> int | None:
     if not s.gold.any():
         return None
     fused = fuse_scores(s.dense if calibrate else s.dense_raw, s.keyword,
                         s.sentence if calibrate else s.sentence_raw, s.language,
-                        kw_weight, sentence_weight, kw_per_language=kw_per_language)
+                        kw_weight, sentence_weight, kw_per_language=kw_per_language,
+                        constraint=s.constraint, constraint_weight=constraint_weight)
     best = float(fused[s.gold].max())
     return int((fused > best).sum()) + 1
 
@@ -115,16 +120,23 @@ class Grid:
     """All settings' gold ranks, computed once per sample."""
 
     def __init__(self, samples: list[Sample], kw_weights=KW_WEIGHTS, sentence_weights=SENTENCE_WEIGHTS,
-                 calibrations=(False, True), kw_modes=(False, True)) -> None:
+                 calibrations=(False, True), kw_modes=(False, True), constraint_weights=CONSTRAINT_WEIGHTS) -> None:
         self.samples = samples
         self.kw_weights = tuple(kw_weights)
-        self.shared = list(itertools.product(calibrations, kw_modes, sentence_weights))
+        self.shared = list(itertools.product(calibrations, kw_modes, sentence_weights, constraint_weights))
         # ranks[shared index][kw index] -> array over samples (0 for a miss)
         self.ranks = np.zeros((len(self.shared), len(self.kw_weights), len(samples)), dtype=np.int32)
-        for i, (cal, kwl, sw) in enumerate(self.shared):
+        # a question naming no constraint ranks the same whatever the constraint weight
+        free = [s.constraint is None or not s.constraint.any() for s in samples]
+        done: dict[tuple, int] = {}
+        for i, (cal, kwl, sw, cw) in enumerate(self.shared):
+            base = done.setdefault((cal, kwl, sw), i)
             for j, kw in enumerate(self.kw_weights):
                 for n, s in enumerate(samples):
-                    self.ranks[i, j, n] = gold_rank(s, cal, kwl, kw, sw) or 0
+                    if base != i and free[n]:
+                        self.ranks[i, j, n] = self.ranks[base, j, n]
+                    else:
+                        self.ranks[i, j, n] = gold_rank(s, cal, kwl, kw, sw, cw) or 0
 
     def _score(self, ranks: np.ndarray) -> float:
         # MRR@10 with R@1 on top: smooth enough to choose by, and it rewards the first place
@@ -138,7 +150,7 @@ class Grid:
         """The best setting on the samples ``idx``: shared parameters jointly, the keyword weight per category."""
         cats = np.array([s.category for s in self.samples])
         best: tuple[float, Setting] | None = None
-        for i, (cal, kwl, sw) in enumerate(self.shared):
+        for i, (cal, kwl, sw, cw) in enumerate(self.shared):
             total, weights = 0.0, {}
             for c in CATEGORIES:
                 sel = idx[cats[idx] == c]
@@ -149,18 +161,23 @@ class Grid:
                 weights[c] = self.kw_weights[j]
                 total += scores[j]
             if best is None or total > best[0] + 1e-12:
-                best = (total, Setting(cal, kwl, sw, weights))
+                best = (total, Setting(cal, kwl, sw, weights, cw))
         assert best is not None
         return best[1]
 
     def ranks_for(self, setting: Setting, idx: np.ndarray) -> list[int | None]:
-        i = self.shared.index((setting.calibrate, setting.kw_per_language, setting.sentence_weight))
+        key = (setting.calibrate, setting.kw_per_language, setting.sentence_weight, setting.constraint_weight)
+        i = self.shared.index(key) if key in self.shared else None
         out: list[int | None] = []
         for n in idx:
             c = self.samples[n].category
             w = setting.kw_weight.get(c, 0.3)
             j = self.kw_weights.index(w) if w in self.kw_weights else None
-            r = int(self.ranks[i, j, n]) if j is not None else (gold_rank(self.samples[n], setting.calibrate, setting.kw_per_language, w, setting.sentence_weight) or 0)
+            if i is not None and j is not None:
+                r = int(self.ranks[i, j, n])
+            else:  # a setting outside the grid (the current one, say)
+                r = gold_rank(self.samples[n], setting.calibrate, setting.kw_per_language, w, setting.sentence_weight,
+                              setting.constraint_weight) or 0
             out.append(r or None)
         return out
 
@@ -185,9 +202,10 @@ def sliced(samples: list[Sample], idx: Iterable[int], ranks: list[int | None]) -
     return out
 
 
-def cross_validate(samples: list[Sample], folds: int = 4, current: Setting | None = None) -> dict:
-    """Fold estimate, in-sample figures and the setting chosen on all samples (and the current one's)."""
-    grid = Grid(samples)
+def cross_validate(samples: list[Sample], folds: int = 4, current: Setting | None = None, **grid_values) -> dict:
+    """Fold estimate, in-sample figures and the setting chosen on all samples (and the current one's).
+    ``grid_values``: the :class:`Grid`'s value lists, to narrow the search."""
+    grid = Grid(samples, **grid_values)
     everything = np.arange(len(samples))
     chosen = grid.fit(everything)
     fold_ids = np.array([fold_of(s.article, folds) for s in samples])

@@ -34,8 +34,9 @@ STOPWORDS = set(
 )
 
 
-#: Bumped whenever :func:`analyse` changes: an index analysed otherwise is rebuilt from its chunks.
-ANALYSER_VERSION = "2"
+#: Bumped whenever what the index reads changes (:func:`analyse`, or the chunk context of
+#: ``qa.index.store.keyword_text``): an index written otherwise is rebuilt from its chunks.
+ANALYSER_VERSION = "3"
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 

@@ -53,6 +53,13 @@ class DocRecord:
     ingested_at: float = 0.0
     chunker: str = ""
     language: str | None = None
+    outlet: str | None = None
+
+    def as_json(self) -> dict:
+        """What ``qa docs list --json`` and ``/api/documents`` print for a document."""
+        return {"id": self.id, "title": self.title, "published": self.date, "outlet": self.outlet,
+                "author": self.author, "language": self.language, "source": self.source, "chunks": self.n_chunks,
+                "sha256": self.sha256, "ingested_at": self.ingested_at}
 
     @classmethod
     def from_meta(cls, doc_id: str, meta: dict) -> "DocRecord":
@@ -67,6 +74,7 @@ class DocRecord:
             ingested_at=float(meta.get("ingested_at", 0.0)),
             chunker=str(meta.get("chunker", "")),
             language=meta.get("language"),
+            outlet=meta.get("outlet"),
         )
 
 
@@ -85,17 +93,32 @@ class Hit:
 
 def chunker_signature(settings: Settings) -> str:
     """What decides a document's chunks and passage texts: a change means re-chunking."""
-    # the last part versions what chunk metadata holds ("l": the chunk's language): an index
+    # the last part versions what chunk metadata holds ("l": the chunk's language, "h": outlet and
+    # publication date from the header lines, which are no longer body text): an index
     # written before it re-chunks each document once, on its next ingest
-    return f"{settings.chunk_tokens}/{settings.chunk_overlap}/{settings.tokenizer}/{int(settings.embed_title)}/l"
+    return f"{settings.chunk_tokens}/{settings.chunk_overlap}/{settings.tokenizer}/{int(settings.embed_title)}/lh"
 
 
 def keyword_text(text: str, meta: dict) -> str:
-    """What the keyword index reads for a chunk: the article title is context of every body chunk."""
+    """What the keyword index reads for a chunk: the article's title, outlet and publication date
+    are context of every body chunk (a question naming the year or the outlet finds the chunks of
+    an article whose text does not repeat them)."""
+    if meta.get("kind", "body") != "body":
+        return text
     title = meta.get("title") or ""
-    if title and meta.get("kind", "body") == "body" and not text.startswith(title):
-        return f"{title}\n{text}"
-    return text
+    context = [title] if title and not text.startswith(title) else []
+    context += [x for x in (meta.get("outlet"), published_words(meta.get("date"))) if x]
+    return "\n".join([*context, text]) if context else text
+
+
+def published_words(date: str | None) -> str:
+    """A publication date as the text form the keyword index reads: "2024-10-15" → "15/10/2024"."""
+    parts = (date or "").split("-")
+    if len(parts) == 3:
+        return f"{int(parts[2])}/{int(parts[1])}/{parts[0]}"
+    if len(parts) == 2:
+        return f"{int(parts[1])}/{parts[0]}"
+    return parts[0] if parts[0].isdigit() else ""
 
 
 def open_client(settings: Settings):
@@ -357,7 +380,7 @@ class Store:
         if vectors.size and self.chunks.metadata and self.chunks.metadata.get("embedder_dim") and vectors.shape[1] != int(self.chunks.metadata["embedder_dim"]):
             raise EmbedderMismatch(f"vectors are {vectors.shape[1]}-d but the index holds {self.chunks.metadata['embedder_dim']}-d ones; use --rebuild")
         self._journal("begin", doc.id)
-        self.keyword.add([(c.id, doc.id, doc.sha256, keyword_text(c.text, {"title": c.title, "kind": c.kind})) for c in chunks])
+        self.keyword.add([(c.id, doc.id, doc.sha256, keyword_text(c.text, c.metadata(doc))) for c in chunks])
         for k in range(0, len(chunks), _MAX_BATCH):
             part = chunks[k : k + _MAX_BATCH]
             self.chunks.upsert(
@@ -381,6 +404,8 @@ class Store:
             meta["date"] = doc.date
         if doc.language:
             meta["language"] = doc.language
+        if doc.outlet:
+            meta["outlet"] = doc.outlet
         self.docs.upsert(ids=[doc.id], documents=[doc.text], metadatas=[meta], embeddings=[[1.0]])  # commit
         self._delete_stale(doc.id, doc.sha256)
         # same content re-chunked with other settings: drop positions beyond the new chunks

@@ -11,6 +11,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from qa.ingest.header import Header, parse_date, parse_header_line
 from qa.language import detect_text_language
 from qa.schema import Document
 from qa.text import fold, nfc, squash_spaces
@@ -76,13 +77,14 @@ _CREDIT = re.compile(r"\(\s*(?:Ảnh|Nguồn ảnh|Photo)\s*:?[^()]{0,120}\)\s*$
 # "…kỷ nguyên số ảnh 1Quang cảnh phiên họp… (Ảnh: Phương Hoa/TTXVN)": an image number glued
 # to the caption's first word.
 _GLUED_CAPTION = re.compile(r"\s*\b[ảẢ]nh\s?\d{1,2}(?=[\"“(]?[A-ZÀ-ỸĐ][a-zà-ỹđ])")
-_DATE = re.compile(
-    r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b|\b(\d{4})-(\d{2})-(\d{2})\b"
-)
 
 
-def clean_news_text(raw: str, *, has_title_line: bool = True) -> tuple[str | None, list[str], list[str], str | None]:
-    """Split scraped article text into (title, body paragraphs, captions, author)."""
+def clean_news_text(raw: str, *, has_title_line: bool = True) -> tuple[str | None, list[str], list[str], Header]:
+    """Split scraped article text into (title, body paragraphs, captions, header).
+
+    The header (outlet, author, publication date) comes from the lines between the title and
+    the first body paragraph (:mod:`qa.ingest.header`); those lines are not body text.
+    """
     raw = nfc(raw).replace("\r\n", "\n").replace("\r", "\n")
     lines = [squash_spaces(line).strip() for line in raw.split("\n")]
     title: str | None = None
@@ -92,9 +94,10 @@ def clean_news_text(raw: str, *, has_title_line: bool = True) -> tuple[str | Non
         if lines:
             title = lines.pop(0).lstrip("# ").strip()
 
-    author: str | None = None
+    header = Header()
     body: list[str] = []
     captions: list[str] = []
+    seen = 0  # non-empty lines read before the body started
     for line in lines:
         if not line:
             continue
@@ -102,12 +105,17 @@ def clean_news_text(raw: str, *, has_title_line: bool = True) -> tuple[str | Non
             break  # everything after "TIN LIÊN QUAN" / "Tin cùng chuyên mục" is teasers
         if _BRACKET_LINK.match(line) or _SOURCE_CREDIT.match(line):
             continue
+        if not body and seen < 3:
+            seen += 1
+            h = parse_header_line(line, first=has_title_line and seen == 1)
+            if h is not None and _merge_header(header, h):
+                continue
         m = _BYLINE.match(line)
         if m and len(m.group("name").split()) <= 8:
-            if author is None and not body:
-                author = m.group("name").strip()
+            if header.author is None and not body:
+                header.author = m.group("name").strip()
             continue
-        if author and line == author:
+        if header.author and line == header.author:
             continue  # signature repeated at the end
         glued = _GLUED_CAPTION.search(line)
         if glued:
@@ -124,7 +132,20 @@ def clean_news_text(raw: str, *, has_title_line: bool = True) -> tuple[str | Non
             captions.append(line)
             continue
         body.append(line)
-    return title, body, captions, author
+    return title, body, captions, header
+
+
+def _merge_header(header: Header, h: Header) -> bool:
+    """Fill the header's unknown fields from ``h``; False when ``h`` contradicts what is known
+    (a second date, a second outlet: then the line is more likely body text)."""
+    for name in ("outlet", "author", "published"):
+        new, old = getattr(h, name), getattr(header, name)
+        if new is not None and old is not None and new != old:
+            return False
+    for name in ("outlet", "author", "published"):
+        if getattr(h, name) is not None:
+            setattr(header, name, getattr(h, name))
+    return True
 
 
 def _split_caption(text: str) -> tuple[str, str]:
@@ -139,28 +160,17 @@ def _same_text(a: str, b: str) -> bool:
     return fa == fb or fb.startswith(fa) or fa.startswith(fb)
 
 
-def _find_date(text: str) -> str | None:
-    m = _DATE.search(text)
-    if not m:
-        return None
-    if m.group(1):
-        d, mth, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    else:
-        y, mth, d = int(m.group(4)), int(m.group(5)), int(m.group(6))
-    if 1 <= d <= 31 and 1 <= mth <= 12 and 1900 < y < 2100:
-        return f"{y:04d}-{mth:02d}-{d:02d}"
-    return None
-
-
 # ---------------------------------------------------------------------------
 # loaders
 
 
-def _html_parts(html: str) -> tuple[str | None, str, str | None, str | None]:
+def _html_parts(html: str) -> tuple[str | None, str, Header]:
     import trafilatura
+    from trafilatura.settings import set_date_params
 
     extracted = trafilatura.bare_extraction(
-        html, include_comments=False, include_tables=True, include_images=False, with_metadata=True
+        html, include_comments=False, include_tables=True, include_images=False, with_metadata=True,
+        date_extraction_params=set_date_params(extensive=False),
     )
     if extracted is None:
         raise DocumentError("no article text found in the HTML")
@@ -172,7 +182,11 @@ def _html_parts(html: str) -> tuple[str | None, str, str | None, str | None]:
     if not title:
         m = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
         title = m.group(1).strip() if m else None
-    return title, text, data.get("author"), data.get("date")
+    # trafilatura (htmldate) reads article:published_time, JSON-LD, <time> and the URL; with
+    # the extensive search off it does not guess from dates mentioned in the text
+    date = data.get("date")
+    return title, text, Header(outlet=data.get("sitename") or None, author=data.get("author") or None,
+                               published=parse_date(date) if date else None)
 
 
 def load_document(path: Path, doc_id: str | None = None) -> Document:
@@ -181,14 +195,14 @@ def load_document(path: Path, doc_id: str | None = None) -> Document:
     if suffix not in SUPPORTED_SUFFIXES:
         raise DocumentError(f"unsupported file type '{suffix or path.name}'")
     raw, data = read_text(path)
-    author = date = None
     if suffix in {".html", ".htm"}:
-        title, text, author, date = _html_parts(raw)
-        t2, body, captions, author2 = clean_news_text(text, has_title_line=False)
+        title, text, page = _html_parts(raw)
+        t2, body, captions, header = clean_news_text(text, has_title_line=False)
         title = nfc(title) if title else t2
-        author = author or author2
+        header = Header(outlet=page.outlet or header.outlet, author=page.author or header.author,
+                        published=page.published or header.published)
     else:
-        title, body, captions, author = clean_news_text(raw, has_title_line=True)
+        title, body, captions, header = clean_news_text(raw, has_title_line=True)
     if body and title and _same_text(body[0], title) and len(body[0]) <= len(title) + 2:
         body = body[1:]  # an HTML page's <h1>, or a title repeated on the next line
     if not body:
@@ -203,8 +217,9 @@ def load_document(path: Path, doc_id: str | None = None) -> Document:
         text=text,
         body_end=len(body_text),
         sha256=hashlib.sha256(data).hexdigest(),
-        author=nfc(author) if author else None,
-        date=date or _find_date(body_text[:600]),
+        author=nfc(header.author) if header.author else None,
+        date=header.published,
+        outlet=nfc(header.outlet) if header.outlet else None,
         language=detect_text_language(f"{title}\n{body_text}"),
     )
 

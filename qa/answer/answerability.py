@@ -1,0 +1,163 @@
+"""Is the question answered by the retrieved passages? A small calibrated model decides.
+
+One similarity threshold is not enough: a sentence that shares the question's names scores high
+although it says something else about them (a photo caption, a person's words on another topic,
+the figure of another year). The decision reads what the question asks and checks it against the
+best sentence and its passage:
+
+- how close the best sentence is (cosine, word overlap, its lead over the next article's best);
+- the **time** the question names (year, quarter, month, date) against the passage, its article
+  title and publication date (:mod:`qa.constraints`);
+- the **names, numbers and codes** of the question found in the passage;
+- the **answer type**: "how many" wants a number, "when" a date or year, "who" a name;
+- whether the sentence is a photo caption or credit (not an answer unless a picture is asked about);
+- the languages (cross-lingual similarities run lower).
+
+A logistic regression over these features gives the probability that the passages answer the
+question. Its weights (a few hundred bytes, ``answerability.json`` beside this module) are trained
+reproducibly by ``qa eval refusal --train`` on the XQuAD refusal set, the dev sets and their
+time-shifted copies, with the threshold chosen by cross-validation over articles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from qa.constraints import agreement, passage_context, question_constraints
+from qa.text import fold
+
+MODEL_PATH = Path(__file__).with_name("answerability.json")
+
+FEATURES = (
+    "best", "cosine", "lexical", "lead", "dense_top",
+    "cross_language", "english",
+    "time_asked", "time_agree", "time_conflict", "constraint_top",
+    "names_asked", "names_found",
+    "type_number", "type_number_ok", "type_time", "type_time_ok", "type_person", "type_person_ok",
+    "caption",
+)
+
+_NUMBER_Q = re.compile(
+    r"(?i)\b(how many|how much|what (percentage|percent|share|proportion|rate|number|amount|figure|value|total)|"
+    r"by how much|how (fast|far|long|large|big|high)|bao nhiêu|bao nhieu|mấy|may|tỷ lệ|ty le|mức nào|muc nao|"
+    r"là bao nhiêu|tăng bao nhiêu|giảm bao nhiêu)\b"
+)
+_TIME_Q = re.compile(r"(?i)\b(when|what (year|date|day|time|month)|which (year|date|day|month)|khi nào|khi nao|bao giờ|bao gio|"
+                     r"năm nào|nam nao|ngày nào|ngay nao|tháng nào|thang nao|lúc nào|luc nao|thời điểm nào|thoi diem nao)\b")
+_PERSON_Q = re.compile(r"(?i)(^|\b)(who|whom|whose|which (official|minister|person|leader|player|athlete|company|team|country))\b|"
+                       r"(^|\s)(ai|người nào|nguoi nao|vị nào|vi nao|ông nào|bà nào|đội nào|doi nao|nước nào|nuoc nao)(\s|\?|$)")
+_PICTURE_Q = re.compile(r"(?i)\b(photo|picture|image|caption|ảnh|hình|anh chup)\b")
+_CAPTION = re.compile(r"(?i)\((ảnh|nguồn|photo|source)\s*:|\b(ảnh|photo)\s*:\s|\(ảnh minh họa\)")
+_NAME = re.compile(r"\b[A-ZÀ-ỸĐ][\wÀ-ỹđ]+(?:\s+[A-ZÀ-ỸĐ][\wÀ-ỹđ]+)+")
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass
+class Model:
+    weights: dict[str, float]
+    bias: float
+    mean: dict[str, float]
+    scale: dict[str, float]
+    threshold: float  # refuse below this probability
+    meta: dict = field(default_factory=dict)
+
+    def probability(self, feats: dict[str, float]) -> float:
+        z = self.bias
+        for name, w in self.weights.items():
+            x = feats.get(name, 0.0)
+            z += w * (x - self.mean.get(name, 0.0)) / (self.scale.get(name, 1.0) or 1.0)
+        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+
+    def to_json(self) -> dict:
+        return {"version": 1, "features": list(self.weights), "weights": self.weights, "bias": self.bias,
+                "mean": self.mean, "scale": self.scale, "threshold": self.threshold, "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Model":
+        return cls(dict(data["weights"]), float(data["bias"]), dict(data["mean"]), dict(data["scale"]),
+                   float(data["threshold"]), dict(data.get("meta", {})))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, mtime: float) -> Model | None:
+    try:
+        return Model.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def load_model(path: Path | None = None) -> Model | None:
+    """The shipped model (or the one at ``path``); None when the file is missing or unreadable."""
+    p = Path(path or MODEL_PATH)
+    try:
+        mtime = p.stat().st_mtime
+    except OSError:
+        return None
+    return _load(str(p), mtime)
+
+
+def _strong_terms(question: str) -> list[str]:
+    from qa.index.keyword import query_terms
+
+    return [t for t in query_terms(question, strong_only=True) if "_" not in t]
+
+
+def features(question: str, language: str, passages: list, scored: list[tuple]) -> dict[str, float]:
+    """The decision's inputs. ``scored``: :meth:`ExtractiveGenerator.score_sentences` output
+    ((score, cosine, lexical, passage index, sentence), best first)."""
+    from qa.index.keyword import analyse
+    from qa.answer.retrieval import passage_language
+
+    f = {name: 0.0 for name in FEATURES}
+    if not scored or not passages:
+        return f
+    best, cos, lex, i, sent = scored[0]
+    p = passages[i - 1]
+    f.update(best=best, cosine=cos, lexical=lex, dense_top=float(passages[0].score))
+    other = next((s[0] for s in scored[1:] if passages[s[3] - 1].doc_id != p.doc_id), None)
+    f["lead"] = best - other if other is not None else 0.1
+    f["cross_language"] = float(passage_language(p) != language)
+    f["english"] = float(language == "en")
+
+    asked = question_constraints(question)
+    title = p.title if p.meta.get("kind", "body") == "body" else ""
+    ctx = passage_context(p.text, title, p.meta.get("date"), p.meta.get("facts"))
+    time_kinds = [k for k in ("years", "quarters", "months", "dates") if getattr(asked, k)]
+    if time_kinds:
+        f["time_asked"] = 1.0
+        hits = sum(len(getattr(asked, k) & getattr(ctx, k)) for k in time_kinds)
+        n = sum(len(getattr(asked, k)) for k in time_kinds)
+        f["time_agree"] = hits / n
+        f["time_conflict"] = float(any(getattr(ctx, k) and not (getattr(asked, k) & getattr(ctx, k))
+                                       for k in ("years", "quarters", "months") if getattr(asked, k)))
+    if asked:
+        tops = [q.trace.get("constraint") for q in passages[:3] if "constraint" in q.trace]
+        f["constraint_top"] = max(tops) if tops else agreement(asked, ctx)
+
+    names = _strong_terms(question)
+    if names:
+        have = set(analyse(f"{title}\n{p.text}"))
+        f["names_asked"] = 1.0
+        f["names_found"] = sum(t in have for t in names) / len(names)
+
+    fq = question
+    if _NUMBER_Q.search(fq):
+        f["type_number"] = 1.0
+        f["type_number_ok"] = float(bool(_DIGIT.search(sent)))
+    if _TIME_Q.search(fq):
+        f["type_time"] = 1.0
+        sc = question_constraints(sent)
+        f["type_time_ok"] = float(bool(sc.years or sc.dates or sc.months or sc.quarters
+                                       or re.search(r"(?i)\b(ngày|tháng|năm|sáng|chiều|tối|hôm)\s+\d|\d{1,2}[/-]\d{1,2}\b|"
+                                                    r"\b(january|february|march|april|may|june|july|august|september|october|november|december)\b", sent)))
+    if _PERSON_Q.search(fq) or _PERSON_Q.search(fold(fq)):
+        f["type_person"] = 1.0
+        f["type_person_ok"] = float(any(m.start() > 0 for m in _NAME.finditer(sent)))  # not the capitalised first word
+    if (p.meta.get("kind") == "caption" or _CAPTION.search(sent)) and not _PICTURE_Q.search(question):
+        f["caption"] = 1.0
+    return f

@@ -1,0 +1,152 @@
+"""What a question pins down (years, quarters, months, dates, editions and other numbers), and
+how well a passage agrees with it, in either language.
+
+News archives hold look-alike events: a GDP report every quarter, a SEA Games every two years, an
+exam every summer. The question's constraints pick one of them, and a passage about another year
+can be closer in wording than the right one. Both sides go through :func:`qa.canonical.canonicalise`
+first, so ``31st`` = ``lần thứ 31`` = ``thứ XXXI``, ``Q3`` = ``quý III`` = ``third quarter`` and
+``14/12/2021`` = ``December 14, 2021`` compare equal.
+
+A passage's context is its own text, its article's title, and (when neither names a year) its
+article's publication year: the year an undated "this quarter" refers to.
+
+:func:`agreement` scores a passage in [-1, 1]: each constraint counts +1 when the passage states
+it; a year, quarter or month counts -1 when the passage states others of its kind but not it (a
+passage about 2023 when 2024 is asked); a number the passage does not state counts 0. The score
+is the mean over the question's constraints, 0 when the question names none. The retriever adds
+it to the fused score with a weight chosen by cross-validation (``qa eval tune``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from qa.canonical import canonicalise
+
+_DATE = re.compile(r"(?<![\w/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")
+_MONTH = re.compile(r"(?<![\w/])(\d{1,2})/(\d{4})(?![\d/])")
+_QUARTER = re.compile(r"\bQ([1-4])(?:/((?:19|20)\d{2})(?!\d))?\b")
+_YEAR = re.compile(r"(?<![\d.,/])((?:19|20)\d{2})(?![\d/]|[.,]\d)")
+_NUMBER = re.compile(r"(?<![\d.,/])(\d{1,3})(?![\d]|[.,]\d)")
+
+
+@dataclass
+class Constraints:
+    years: set[str] = field(default_factory=set)
+    quarters: set[str] = field(default_factory=set)
+    months: set[str] = field(default_factory=set)  # "m/yyyy"
+    dates: set[str] = field(default_factory=set)  # "d/m/yyyy"
+    numbers: set[str] = field(default_factory=set)  # editions, counts, other small numbers
+
+    def __bool__(self) -> bool:
+        return bool(self.years or self.quarters or self.months or self.dates or self.numbers)
+
+    def count(self) -> int:
+        return len(self.years) + len(self.quarters) + len(self.months) + len(self.dates) + len(self.numbers)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {k: sorted(v) for k, v in self.__dict__.items() if v}
+
+
+def extract(text: str) -> Constraints:
+    """The constraints a text states (a question, or a passage's context)."""
+    c = Constraints()
+    s = canonicalise(text or "")
+
+    def take(pattern: re.Pattern, fn) -> None:
+        nonlocal s
+
+        def rep(m: re.Match) -> str:
+            fn(m)
+            return " "
+
+        s = pattern.sub(rep, s)
+
+    def on_date(m: re.Match) -> None:
+        d, mo, y = int(m[1]), int(m[2]), m[3]
+        if 1 <= d <= 31 and 1 <= mo <= 12:
+            c.dates.add(f"{d}/{mo}/{y}")
+            c.months.add(f"{mo}/{y}")
+            c.years.add(y)
+
+    def on_month(m: re.Match) -> None:
+        mo, y = int(m[1]), m[2]
+        if 1 <= mo <= 12:
+            c.months.add(f"{mo}/{y}")
+            c.years.add(y)
+
+    take(_DATE, on_date)
+    take(_MONTH, on_month)
+    def on_quarter(m: re.Match) -> None:
+        c.quarters.add(f"Q{m[1]}")
+        if m[2]:
+            c.years.add(m[2])  # "Q3/2024"
+
+    take(_QUARTER, on_quarter)
+    take(_YEAR, lambda m: c.years.add(m[1]))
+    for m in _NUMBER.finditer(s):
+        c.numbers.add(str(int(m[1])))
+    return c
+
+
+def question_constraints(question: str) -> Constraints:
+    """The question's constraints. A month or date already implies its year: the year is not
+    asked twice (a question about "12/2021" is not also scored on "2021" alone)."""
+    c = extract(question)
+    implied = {m.split("/")[-1] for m in c.months}
+    c.years -= implied
+    c.months -= {d.split("/", 1)[1] for d in c.dates}
+    return c
+
+
+_KINDS = ("years", "quarters", "months", "dates", "numbers")
+
+
+def encode(c: Constraints) -> str:
+    """A compact form for chunk metadata (written at ingest): ``years=2023,2024;quarters=Q3``."""
+    return ";".join(f"{k}={','.join(sorted(getattr(c, k)))}" for k in _KINDS if getattr(c, k))
+
+
+def decode(s: str) -> Constraints:
+    c = Constraints()
+    for part in s.split(";"):
+        k, _, v = part.partition("=")
+        if k in _KINDS and v:
+            getattr(c, k).update(v.split(","))
+    return c
+
+
+def stated(text: str, title: str = "") -> Constraints:
+    """What a chunk states, with its article's title: stored at ingest (``facts`` in the chunk's
+    metadata), so questions do not re-read every candidate."""
+    return extract(f"{title}\n{text}" if title else text)
+
+
+def passage_context(text: str, title: str = "", published: str | None = None, facts: str | None = None) -> Constraints:
+    """What a passage states, with its article's title as context; when neither names a year, the
+    publication year stands in (a chunk saying "this quarter" is about its article's year).
+    ``facts``: the chunk's stored :func:`encode` form, when its index has one."""
+    c = decode(facts) if facts is not None else stated(text, title)
+    if published and not c.years:
+        year = published.split("-")[0]
+        if year.isdigit():
+            c.years.add(year)
+    return c
+
+
+def agreement(asked: Constraints, passage: Constraints) -> float:
+    """How well a passage agrees with the question's constraints, in [-1, 1] (0: nothing asked)."""
+    n = asked.count()
+    if not n:
+        return 0.0
+    total = 0.0
+    for kind in ("years", "quarters", "months"):
+        want, have = getattr(asked, kind), getattr(passage, kind)
+        for v in want:
+            total += 1.0 if v in have else (-1.0 if have else 0.0)
+    for v in asked.dates:
+        total += 1.0 if v in passage.dates else 0.0
+    for v in asked.numbers:
+        total += 1.0 if v in passage.numbers else 0.0
+    return total / n

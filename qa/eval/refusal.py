@@ -1,0 +1,184 @@
+"""Refusal evaluation and the answerability model's training (``qa eval refusal``).
+
+Samples, each a question with its label (answerable or not), its article (the fold unit), and
+the features :func:`qa.answer.answerability.features` reads from what the chain retrieved:
+
+- **XQuAD refusal set** (:func:`xquad_refusal`): the Vietnamese paragraphs at even positions of
+  every article are indexed; questions on those are answerable, questions on the odd ones must
+  be refused although the rest of their article is in the index (SQuAD 2.0's near-topic
+  negatives). Every question is asked in Vietnamese and in English.
+- **Eval sets** (``--set`` with its ``--corpus``): their answerable and unanswerable items, and
+  a time-shifted copy of each answerable item that names a year (:func:`shift_years`: the same
+  question about a year no article covers), a negative no archive can answer.
+
+The model is a logistic regression (numpy, L2, balanced classes); the refusal threshold is the
+probability that maximises ``refusal accuracy − FALSE_REFUSAL_COST × false refusal rate``.
+Both are chosen on the training folds and scored on the held-out ones (folds by article).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+from qa.answer.answerability import FEATURES, Model, features
+
+FALSE_REFUSAL_COST = 2.0  # a wrongly refused answerable question counts twice a missed refusal
+L2 = 1.0
+SOURCE_WEIGHT = {"set": 4.0}  # the dev sets are few but closest to real archives
+
+
+@dataclass
+class Sample:
+    qid: str
+    source: str  # "xquad" | "set" | "set-shifted"
+    article: str
+    language: str
+    answerable: bool
+    x: dict[str, float]
+    tags: list[str] = field(default_factory=list)
+    baseline_refused: bool = False  # what the current decision does
+
+
+def shift_years(question: str, by: int = 15) -> str | None:
+    """The question about a year ``by`` years later (``2021`` → ``2036``, ``14/12/2021`` → ``14/12/2036``);
+    None when it names no year."""
+    if not re.search(r"(?<!\d)(19|20)\d{2}(?!\d)", question):
+        return None
+    return re.sub(r"(?<!\d)((?:19|20)\d{2})(?!\d)", lambda m: str(int(m[1]) + by), question)
+
+
+def xquad_refusal(dir_) -> tuple[list, list]:
+    """(paragraphs to index, questions with ``answerable``): even paragraphs indexed."""
+    from qa.eval import xquad
+
+    paragraphs, questions = xquad.load_pair(dir_)
+    keep = {p.doc_id for p in paragraphs if int(p.doc_id.rsplit("-", 1)[1]) % 2 == 0}
+    return [p for p in paragraphs if p.doc_id in keep], [(q, q.doc_id in keep) for q in questions]
+
+
+def collect(engine, questions: Iterable[tuple[str, str, str, str, bool, list[str]]], source: str, *,
+            on_question: Callable[[], None] | None = None) -> list[Sample]:
+    """questions: (qid, text, language, article, answerable, tags). Asks the engine's retriever
+    and sentence scorer (not the generator: the decision is what is learnt)."""
+    out: list[Sample] = []
+    ex = engine.extractive
+    for qid, text, lang, article, answerable, tags in questions:
+        passages = engine.retriever.search(text, language=lang)
+        scored = ex.score_sentences(text, lang, passages) if passages else []
+        x = features(text, lang, passages, scored)
+        best = scored[0][0] if scored else 0.0
+        out.append(Sample(qid, source, article, lang, answerable, x, list(tags), best < ex.thresholds()[lang]))
+        if on_question:
+            on_question()
+    return out
+
+
+def _matrix(samples: list[Sample]) -> np.ndarray:
+    return np.array([[s.x.get(f, 0.0) for f in FEATURES] for s in samples], dtype=np.float64)
+
+
+def fit(samples: list[Sample], l2: float = L2, iters: int = 300) -> Model:
+    """Logistic regression by Newton's method on standardised features, classes balanced."""
+    X = _matrix(samples)
+    y = np.array([s.answerable for s in samples], dtype=np.float64)
+    w_src = np.array([SOURCE_WEIGHT.get(s.source.split("-")[0], 1.0) for s in samples])
+    pos, neg = (w_src * y).sum(), (w_src * (1 - y)).sum()
+    sw = w_src * np.where(y == 1, 0.5 / max(pos, 1e-9), 0.5 / max(neg, 1e-9)) * len(samples)
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    Z = np.hstack([(X - mean) / scale, np.ones((len(X), 1))])
+    beta = np.zeros(Z.shape[1])
+    reg = np.full(Z.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(Z @ beta, -40, 40)))
+        g = Z.T @ (sw * (p - y)) + reg * beta
+        H = (Z * (sw * p * (1 - p))[:, None]).T @ Z + np.diag(reg + 1e-9)
+        step = np.linalg.solve(H, g)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    names = list(FEATURES)
+    return Model({n: round(float(b), 6) for n, b in zip(names, beta[:-1])}, round(float(beta[-1]), 6),
+                 {n: round(float(m), 6) for n, m in zip(names, mean)}, {n: round(float(v), 6) for n, v in zip(names, scale)},
+                 0.5)
+
+
+def rates(samples: list[Sample], refused: list[bool]) -> dict:
+    ans = [r for s, r in zip(samples, refused) if s.answerable]
+    una = [r for s, r in zip(samples, refused) if not s.answerable]
+    return {
+        "n": len(samples), "unanswerable": len(una),
+        "refusal_accuracy": round(sum(una) / len(una), 4) if una else None,
+        "false_refusal_rate": round(sum(ans) / len(ans), 4) if ans else None,
+    }
+
+
+def _objective(samples: list[Sample], probs: np.ndarray, t: float) -> float:
+    y = np.array([s.answerable for s in samples])
+    w = np.array([SOURCE_WEIGHT.get(s.source.split("-")[0], 1.0) for s in samples])
+    refused = probs < t
+    una = (~y)
+    tnr = (w * (refused & una)).sum() / max((w * una).sum(), 1e-9)
+    fnr = (w * (refused & y)).sum() / max((w * y).sum(), 1e-9)
+    return float(tnr - FALSE_REFUSAL_COST * fnr)
+
+
+def choose_threshold(samples: list[Sample], model: Model) -> float:
+    probs = np.array([model.probability(s.x) for s in samples])
+    grid = np.unique(np.round(np.quantile(probs, np.linspace(0, 1, 201)), 4))
+    return float(max(grid, key=lambda t: _objective(samples, probs, t)))
+
+
+def train(samples: list[Sample]) -> Model:
+    model = fit(samples)
+    model.threshold = round(choose_threshold(samples, model), 4)
+    return model
+
+
+def fold_of(article: str, folds: int) -> int:
+    return int(hashlib.blake2b(article.encode("utf-8"), digest_size=4).hexdigest(), 16) % folds
+
+
+def sliced(samples: list[Sample], refused: list[bool]) -> dict[str, dict]:
+    out = {"all": rates(samples, refused)}
+    keys: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        for key in (s.source, f"{s.source} {s.language}", *[f"{s.source} #{t}" for t in s.tags
+                                                            if t in ("near-topic", "wrong-time", "absent", "metadata")]):
+            keys.setdefault(key, []).append(i)
+    for key in sorted(keys):
+        idx = keys[key]
+        out[key] = rates([samples[i] for i in idx], [refused[i] for i in idx])
+    return out
+
+
+def cross_validate(samples: list[Sample], folds: int = 4) -> dict:
+    """Fold estimate (model and threshold fitted on the other folds), in-sample, the current
+    decision's rates, and the model trained on everything."""
+    fold_ids = [fold_of(f"{s.source.split('-')[0]}:{s.article}", folds) for s in samples]
+    held: list[bool] = [False] * len(samples)
+    for k in range(folds):
+        train_idx = [i for i, f in enumerate(fold_ids) if f != k]
+        test_idx = [i for i, f in enumerate(fold_ids) if f == k]
+        if not train_idx or not test_idx:
+            continue
+        m = train([samples[i] for i in train_idx])
+        for i in test_idx:
+            held[i] = m.probability(samples[i].x) < m.threshold
+    final = train(samples)
+    in_sample = [final.probability(s.x) < final.threshold for s in samples]
+    final.meta = {"samples": len(samples), "articles": len({(s.source.split('-')[0], s.article) for s in samples}),
+                  "folds": folds, "cross_validated": rates(samples, held), "in_sample": rates(samples, in_sample)}
+    return {
+        "cross_validated": sliced(samples, held),
+        "in_sample": sliced(samples, in_sample),
+        "baseline": sliced(samples, [s.baseline_refused for s in samples]),
+        "model": final,
+    }

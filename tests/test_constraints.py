@@ -1,0 +1,67 @@
+"""A question's years, quarters, dates and editions, matched against passages in either language."""
+
+import numpy as np
+
+from qa.constraints import agreement, passage_context, question_constraints
+
+
+def test_the_same_constraint_in_either_language():
+    en = question_constraints("What was Vietnam's GDP growth in the third quarter of 2024?")
+    vi = question_constraints("Tăng trưởng GDP quý III/2024 của Việt Nam là bao nhiêu?")
+    plain = question_constraints("gdp quy 3 nam 2024 tang bao nhieu")
+    assert en.as_dict() == vi.as_dict() == plain.as_dict() == {"years": ["2024"], "quarters": ["Q3"]}
+    assert question_constraints("As of December 14, 2021, how many doses?").as_dict() == \
+        question_constraints("Tính đến ngày 14/12/2021, bao nhiêu liều?").as_dict() == {"dates": ["14/12/2021"]}
+    assert question_constraints("the 31st SEA Games").numbers == question_constraints("SEA Games lần thứ XXXI").numbers == {"31"}
+
+
+def test_agreement_prefers_the_asked_year_and_penalises_another():
+    asked = question_constraints("What was Vietnam's GDP growth in the third quarter of 2024?")
+    right = passage_context("GDP quý III/2024 ước tăng 7,4% so với cùng kỳ năm trước.")
+    other_year = passage_context("GDP in the third quarter of 2023 grew 5.33%.")
+    silent = passage_context("Growth was driven by manufacturing.")
+    assert agreement(asked, right) == 1.0
+    assert agreement(asked, other_year) == 0.0  # the quarter matches, the year conflicts
+    assert agreement(asked, silent) == 0.0
+    assert agreement(asked, right) > agreement(asked, other_year)
+    assert agreement(question_constraints("Who won in 2023?"), passage_context("Năm 2022, đội Việt Nam đứng đầu.")) == -1.0
+
+
+def test_title_and_publication_year_are_context():
+    asked = question_constraints("How did the economy grow in 2024?")
+    assert agreement(asked, passage_context("Kinh tế tăng trưởng 7%.", title="Kinh tế năm 2024")) == 1.0
+    assert agreement(asked, passage_context("Kinh tế tăng trưởng 7%.", published="2024-10")) == 1.0
+    # the publication year only stands in when the passage itself names no year
+    assert agreement(asked, passage_context("Năm 2023 kinh tế tăng 5%.", published="2024-01")) == -1.0
+
+
+def test_nothing_asked_means_no_effect():
+    assert not question_constraints("Who is the minister of finance?")
+    assert agreement(question_constraints("Who is the minister?"), passage_context("In 2024 the minister said")) == 0.0
+
+
+def test_decimals_and_thousands_are_not_editions():
+    c = question_constraints("GDP tăng 7,4% và xuất khẩu đạt 1.500 tỷ USD")
+    assert c.numbers == set()
+
+
+def test_the_tuner_chooses_a_constraint_weight_that_helps():
+    from qa.eval import tuning
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for n in range(40):
+        dense = rng.normal(size=6)
+        gold = np.zeros(6, dtype=bool)
+        gold[1] = True
+        dense[1] = dense.max() + 0.1
+        dense[0] = dense[1] + 0.3  # a look-alike from another year outranks the answer
+        constraint = np.zeros(6)
+        constraint[1], constraint[0] = 1.0, -1.0
+        lang = np.array(["vi"] * 6)
+        samples.append(tuning.Sample(f"q{n}", f"a{n}", "vi", "vi→vi", dense, dense, np.zeros(6), None, None, lang, gold, constraint))
+    report = tuning.cross_validate(samples, folds=2, calibrations=(True,), kw_modes=(True,), sentence_weights=(0.0,))
+    assert report["chosen"]["constraint_weight"] > 0
+    assert report["cross_validated"]["all"]["recall@1"] == 1.0
+    off = tuning.Setting(True, True, 0.0, {"vi": 0.0}, 0.0)
+    assert tuning.Grid(samples, calibrations=(True,), kw_modes=(True,), sentence_weights=(0.0,)).ranks_for(off, np.arange(40)) == [2] * 40

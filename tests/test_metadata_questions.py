@@ -1,0 +1,53 @@
+"""Questions about the articles themselves, answered from the header and cited to it."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answer.metadata import asked_fields
+
+
+@pytest.fixture(scope="module")
+def engine(sample_index):
+    from qa.answer.chain import Engine
+
+    return Engine.open(sample_index.settings)
+
+
+@pytest.mark.parametrize("question, fields", [
+    ("Who wrote the article about digital diplomacy?", ["author"]),
+    ("Ai là tác giả bài viết về ngoại giao số?", ["author"]),
+    ("Bài báo về ngoại giao số do ai viết?", ["author"]),
+    ("Bản tin về bão được đăng trên báo nào và vào ngày nào?", ["outlet", "published"]),
+    ("Which outlet reported the launch, and on what date?", ["outlet", "published"]),
+    ("When was the article on the plenary session published?", ["published"]),
+    ("Who wrote VnExpress's report on the medal tally?", ["author"]),
+    # not about an article
+    ("Who recommended climate diplomacy?", []),
+    ("On what date did the typhoon make landfall?", []),
+    ("Bão đổ bộ vào ngày nào?", []),
+    ("According to the July 2024 report, how many cases were recorded?", []),
+    ("Bài thi Ngữ văn nào đạt điểm 10?", []),
+])
+def test_what_the_question_asks_about_the_article(question, fields):
+    assert asked_fields(question) == fields
+
+
+def test_author_is_answered_from_the_header_and_cited(engine):
+    for q in ("Ai là tác giả bài viết về ngoại giao số đưa sản phẩm số ra toàn cầu?",
+              "Who wrote the article about bringing Vietnam's digital products to the world through digital diplomacy?"):
+        r = engine.ask(q)
+        assert not r["refused"], r["answer"]
+        assert "Khánh Minh" in r["answer"]
+        assert r["citations"] and r["citations"][0]["chunk_id"].endswith(":header")
+        assert "Khánh Minh" in r["citations"][0]["text"]
+        assert r["trace"]["answered_by"] == "header"
+        assert "[1]" in r["answer"]
+
+
+def test_a_field_the_article_does_not_state_is_not_guessed(engine):
+    r = engine.ask("Bài viết về việc xây dựng nền ngoại giao toàn diện, hiện đại trong kỷ nguyên số được đăng ngày nào?")
+    assert r["refused"] and not r["citations"]
+    assert "không ghi ngày đăng" in r["answer"]
+    r = engine.ask("When was the article on building a comprehensive, modern diplomacy in the digital era published?")
+    assert r["refused"] and "does not give its publication date" in r["answer"]
