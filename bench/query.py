@@ -305,10 +305,11 @@ def measure_size(n: int, settings, questions, warmup, server: ChromaServer | Non
         engine.ask(q, language=lang)
 
     def timed(eng) -> dict:
-        e0 = eng.embedder.texts_embedded
+        e0 = eng.embedder.texts_embedded - eng.embedder.queries_embedded
         res = ask_pass(eng, questions)
-        # minus the question itself (one embedding per question)
-        res["sentences_embedded_per_question"] = round((eng.embedder.texts_embedded - e0) / max(1, len(questions)) - 1, 2)
+        # sentences only: the question's own embeddings (query side) are not counted
+        passages_embedded = eng.embedder.texts_embedded - eng.embedder.queries_embedded - e0
+        res["sentences_embedded_per_question"] = round(passages_embedded / max(1, len(questions)), 2)
         return res
 
     out: dict = {"chunks": engine.store.count_chunks(), "keyword_rows": engine.store.keyword.count()}

@@ -87,3 +87,26 @@ def detect_text_language(text: str, sample_chars: int = 4000) -> str:
     if en != vi:
         return "en" if en > vi else "vi"
     return _lingua(sample)
+
+
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"|«[^»]*»|\(\s*[^()]*\)|\[\d{1,3}\]")
+
+
+def written_in(text: str) -> str | None:
+    """The language an answer is clearly written in ('vi' / 'en'), ignoring what it quotes (“…”),
+    its parentheses and [n] markers; None when it cannot be told for sure (a few names, a number):
+    Vietnamese prose has most words with Vietnamese letters, English prose has almost none and
+    English function words."""
+    rest = _QUOTED.sub(" ", text or "")
+    words = _TOKEN.findall(rest)
+    if len(words) < 4:
+        return None
+    share = sum(1 for w in words if _VI_CHARS.search(w)) / len(words)
+    plain = [w.lower() for w in words if not _VI_CHARS.search(w)]
+    en = sum(w in _EN_WORDS for w in plain)
+    vi = sum(w in _VI_WORDS for w in plain)
+    if share >= 0.3 and en < 2:  # English prose keeping Vietnamese names still has its function words
+        return "vi"
+    if share < 0.05 and en >= 2 and en > vi:
+        return "en"
+    return None

@@ -15,3 +15,11 @@ if [ -f eval/thresholds.toml ] && .venv/bin/qa eval --help >/dev/null 2>&1; then
   echo "==> eval gate: eval/sets/*.jsonl against eval/thresholds.toml"
   .venv/bin/qa eval run eval/sets/*.jsonl --corpus data/articles --thresholds eval/thresholds.toml --md .qa-run/eval.md --json .qa-run/eval.json
 fi
+# refusals on a sample of the XQuAD refusal set (when ../shared is beside the checkout): the
+# shipped answerability model must keep refusing (measured on 6 articles: refusal accuracy
+# 0.55, false refusals 0.081; single-threshold decision 0.425 / 0.059)
+XQUAD="../shared/datasets/xquad"
+if [ -d "$XQUAD" ]; then
+  echo "==> refusal gate: qa eval refusal on 6 XQuAD articles"
+  .venv/bin/qa eval refusal --xquad "$XQUAD" --limit 6 --folds 2 --min-refusal 0.50 --max-false-refusal 0.10 --json .qa-run/refusal.json
+fi

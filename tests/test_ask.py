@@ -107,6 +107,32 @@ def test_refusal_has_no_citations_and_speaks_the_language(engine):
     assert "bài báo" in r["answer"]
     r = engine.ask("What did the Minister of Finance say about the 2024 state budget?")
     assert r["refused"] and r["citations"] == [] and "articles" in r["answer"]
+    # a refusal lists the closest articles (one entry per article, no markers)
+    assert r["related"] and len({x["doc_id"] for x in r["related"]}) == len(r["related"])
+    assert all({"doc_id", "title", "published", "outlet", "source"} <= set(x) for x in r["related"])
+
+
+def test_near_topic_questions_are_refused(engine):
+    """Names from the articles, asked about what the articles do not say (issue #15's examples)."""
+    for q in ("What did Pham Quang Hieu say about nuclear energy?",
+              "Bộ Y tế đã tiếp nhận bao nhiêu liều vaccine trong năm 2020?"):
+        r = engine.ask(q)
+        assert r["refused"] and not r["citations"], (q, r["answer"])
+    # the same facts asked as the articles state them are answered
+    r = engine.ask("Đến hết ngày 14/12/2021, Bộ Y tế đã tiếp nhận bao nhiêu liều vaccine?")
+    assert not r["refused"] and "168.865.244" in r["answer"]
+
+
+def test_photo_captions_are_not_answers(engine):
+    from qa.answer.answerability import is_caption
+
+    r = engine.ask("What did Pham Quang Hieu say about nuclear energy?")
+    assert "(Ảnh:" not in r["answer"]
+    for q in ("Quang cảnh phiên họp toàn thể hội nghị ngoại giao lần thứ 31 diễn ra thế nào?",
+              "Who spoke at the plenary session of the 31st Diplomatic Conference?"):
+        r = engine.ask(q)
+        for c in r["citations"]:
+            assert not is_caption(c.get("quote") or "", type("P", (), {"meta": {"kind": "body"}})()), r["answer"]
 
 
 def test_trace_shows_ranks_and_scores(engine):

@@ -40,7 +40,8 @@ GGUF = os.environ.get("QA_TEST_GGUF")
 def llm_engine(index, llm_spec: str, **overrides):
     from qa.answer.chain import Engine
 
-    return Engine.open(make_settings(index.dir, llm=llm_spec, **overrides))
+    # the index's own settings (its sentence vectors), with the LLM on top
+    return Engine.open(index.settings.model_copy(update={"llm": llm_spec, **overrides}))
 
 
 @pytest.fixture
@@ -183,11 +184,10 @@ def test_figure_is_cited_to_the_passage_that_holds_it(engine, fake_llm):
     [
         ("Le Cong Thanh recommended stronger links [9].", "no valid citation"),  # only an invented marker
         ("Le Cong Thanh recommended stronger links with the ministry.", "no valid citation"),  # no marker at all
-        ("NO_ANSWER", "found no answer"),
         ({"status": 500}, "LLM failed"),
         ({"garbage": True}, "LLM failed"),
     ],
-    ids=["invented-9", "no-citation", "model-refuses", "http-500", "garbage"],
+    ids=["invented-9", "no-citation", "http-500", "garbage"],
 )
 def test_unusable_reply_falls_back_to_the_extractive_answer(engine, fake_llm, reply, reason):
     fake_llm.script(reply)
@@ -198,6 +198,35 @@ def test_unusable_reply_falls_back_to_the_extractive_answer(engine, fake_llm, re
     assert tr["prompt"] == "answer@1" and tr["fallback_prompt"] == "extractive@1"
     assert not r["refused"] and r["answer"].startswith("According to the articles")
     assert _cites(r, EVIDENCE)
+    _check_markers(r)
+
+
+def test_model_no_answer_is_a_refusal(engine, fake_llm):
+    fake_llm.script("NO_ANSWER")
+    r = engine.ask(EXAMPLE_EN)
+    assert r["refused"] and r["citations"] == [] and "[" not in r["answer"]
+    assert r["trace"]["refusal_reason"] == "the model found no answer in the passages"
+    assert r["related"]  # not a dead end
+
+
+def test_answer_in_the_wrong_language_is_asked_for_again(engine, fake_llm):
+    vi_answer = f"Thứ trưởng Lê Công Thành cho rằng cần tăng cường phối hợp với {EVIDENCE} [1]."
+    fake_llm.script(vi_answer, f"Deputy Minister Le Cong Thanh said coordination with the {EVIDENCE} should be strengthened [1].")
+    r = engine.ask(EXAMPLE_EN)
+    info = r["trace"]["llm"]
+    assert info["wrong_language"] == "vi" and "language_retry_ms" in info
+    assert r["trace"]["answered_by"] == "openai:fake" and r["answer"].startswith("Deputy Minister")
+    last = fake_llm.requests()[-1]["messages"]
+    assert last[-1]["content"].startswith("Answer in English") and last[-2]["role"] == "assistant"
+    _check_markers(r)
+
+
+def test_answer_in_the_wrong_language_twice_is_replaced(engine, fake_llm):
+    vi_answer = f"Thứ trưởng Lê Công Thành cho rằng cần tăng cường phối hợp với {EVIDENCE} [1]."
+    fake_llm.script(vi_answer, vi_answer)
+    r = engine.ask(EXAMPLE_EN)
+    assert "another language" in r["trace"]["fallback_reason"]
+    assert r["trace"]["answered_by"] == "extractive" and r["answer"].startswith("According to the articles")
     _check_markers(r)
 
 

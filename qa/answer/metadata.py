@@ -33,17 +33,18 @@ _ASKS = {
         r"\b(báo nào|tờ báo nào|trang (tin|báo) nào|cơ quan báo chí nào|kênh nào|hãng tin nào)"
     ),
     "published": re.compile(
-        r"(?i)\b(when was (it|the [\w\s'’-]{0,40}?) (published|posted|released)|published (on|when)|publication date|"
+        r"(?i)\b(when (was|were|did)\b.{0,160}?\b(published|posted|released|come out|appear)|published (on|when)|publication date|"
         r"on what date|what date|(đăng|đăng tải|xuất bản|phát hành)( vào)? (ngày|hôm|lúc|thời gian) nào|ngày nào|khi nào|bao giờ)"
     ),
 }
+_QUOTED_TITLE = re.compile(r"[“\"«]([^”\"»]{12,300})[”\"»]")
 _PUBLISH_VERB = re.compile(r"(?i)\b(published|posted|reported|ran|carried|đăng|đăng tải|xuất bản|đưa tin|tường thuật)\b")
 
 
 def asked_fields(question: str) -> list[str]:
     """The header fields the question asks for, in a fixed order; empty when it is not about an article."""
     q = " ".join(question.split())
-    if not _ARTICLE.search(q) and not _ASKS["outlet"].search(q):
+    if not _ARTICLE.search(q) and not _ASKS["outlet"].search(q) and not _QUOTED_TITLE.search(q):
         return []
     out = []
     if _ASKS["author"].search(q):
@@ -59,7 +60,7 @@ def asked_fields(question: str) -> list[str]:
 
 @dataclass
 class HeaderAnswer:
-    passage: Passage  # the header passage (cite it as [1])
+    passage: Passage | None  # the header passage (cite it as [1]); None when the article has no header
     answer: str  # with its [1] marker; a refusal text when nothing asked is known
     known: list[str]
     missing: list[str]
@@ -101,6 +102,19 @@ def pick_article(question: str, passages: list[Passage]) -> Passage | None:
     return passages[0]
 
 
+def names_title(question: str, passages: list[Passage]) -> Passage | None:
+    """The retrieved passage whose article title the question quotes (“…”), if any: then the
+    question names its article outright."""
+    quoted = [" ".join(fold(m).split()) for m in _QUOTED_TITLE.findall(question)]
+    if not quoted:
+        return None
+    for p in passages:
+        title = " ".join(fold(p.title or "").split())
+        if title and any(q in title or (len(title) >= 12 and title in q) for q in quoted):
+            return p
+    return None
+
+
 def _date_words(date: str, language: str) -> str:
     parts = date.split("-")
     months_en = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -115,15 +129,13 @@ def _date_words(date: str, language: str) -> str:
 
 
 def answer(question: str, language: str, passages: list[Passage], fields: list[str]) -> HeaderAnswer | None:
-    """The header answer for ``fields`` of the article the question is about; None when that
-    article has no header at all (the chain then answers as usual)."""
-    chosen = pick_article(question, passages)
+    """The header answer for ``fields`` of the article the question is about (a refusal naming
+    what the article does not state, when it states none of them); None when nothing was retrieved."""
+    chosen = names_title(question, passages) or pick_article(question, passages)
     if chosen is None:
         return None
     hp = header_passage(chosen)
-    if hp is None:
-        return None
-    m = hp.meta
+    m = hp.meta if hp is not None else {}
     values = {"author": m.get("author"), "outlet": m.get("outlet"), "published": m.get("date")}
     known = [f for f in fields if values[f]]
     missing = [f for f in fields if not values[f]]

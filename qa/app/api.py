@@ -89,6 +89,7 @@ class AskResponse(BaseModel):
     refused: bool
     language: str
     citations: list[Citation]
+    related: list[dict[str, Any]] = []  # a refusal's closest articles: doc_id, title, published, outlet, source
     timings_ms: dict[str, float]
     trace: dict[str, Any]
 

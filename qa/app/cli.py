@@ -217,6 +217,13 @@ def print_answer(result: dict) -> None:
 
 
 def print_sources(result: dict) -> None:
+    if result.get("related"):
+        out.print()
+        out.print("[bold]Closest articles[/]" if result.get("language") != "vi" else "[bold]Các bài gần nhất[/]")
+        for r in result["related"]:
+            when = " · ".join(x for x in (r.get("outlet"), r.get("published")) if x)
+            out.print(f"  • {escape(r['title'])}" + (f" [dim]({escape(when)})[/]" if when else "")
+                      + f" [dim]{escape(r.get('source') or r['doc_id'])}[/]")
     if result["citations"]:
         out.print()
         out.print("[bold]Sources[/]")

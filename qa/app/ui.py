@@ -24,8 +24,10 @@ from qa.ingest.pipeline import Progress  # noqa: E402
 LANGUAGES = {"Auto": None, "Tiếng Việt": "vi", "English": "en"}
 
 TEXT = {
-    "en": {"sources": "Sources", "refused": "Not in the articles", "open": "open article", "passage": "full passage"},
-    "vi": {"sources": "Nguồn", "refused": "Không có trong các bài báo", "open": "xem bài báo", "passage": "cả đoạn"},
+    "en": {"sources": "Sources", "refused": "Not in the articles", "open": "open article", "passage": "full passage",
+           "related": "Closest articles"},
+    "vi": {"sources": "Nguồn", "refused": "Không có trong các bài báo", "open": "xem bài báo", "passage": "cả đoạn",
+           "related": "Các bài gần nhất"},
 }
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -122,9 +124,22 @@ def render_answer(result: dict) -> str:
     t = TEXT[lang]
     answer = str(result.get("answer") or "")
     if result.get("refused") or not result.get("citations"):
+        related = ""
+        if result.get("related"):
+            items = []
+            for r in result["related"]:
+                link = source_link(r)
+                when = " · ".join(str(x) for x in (r.get("outlet"), r.get("published")) if x)
+                title = esc(r.get("title") or r.get("doc_id"))
+                title_html = (f'<a class="qa-link" href="{_attr(link)}" target="_blank" rel="noopener noreferrer">{title}</a>'
+                              if link else title)
+                items.append(f'<li class="qa-related-item">{title_html}'
+                             + (f' <span class="qa-related-when">{esc(when)}</span>' if when else "") + "</li>")
+            related = (f'<div class="qa-related"><div class="qa-sources-h">{esc(t["related"])}</div>'
+                       f'<ul>{"".join(items)}</ul></div>')
         return (
             f'<div class="qa-msg qa-refused"><div class="qa-refused-title">{esc(t["refused"])}</div>'
-            f"<div>{esc(answer)}</div></div>"
+            f"<div>{esc(answer)}</div>{related}</div>"
         )
     cites = {int(c["n"]): c for c in result["citations"]}
 
@@ -253,6 +268,8 @@ mark.qa-quote {background: #fde68a; color: #111827; padding: 0 .1em; border-radi
 .qa-full summary {cursor: pointer; font-size: .78rem; color: var(--body-text-color-subdued); margin-top: .3rem;}
 .qa-refused {border-left: 4px solid #f59e0b; padding: .25rem .7rem; background: rgba(245,158,11,.08); border-radius: .3rem;}
 .qa-refused-title {font-weight: 700; color: #b45309; margin-bottom: .2rem;}
+.qa-related ul {margin: .3rem 0 0 1rem; padding: 0;}
+.qa-related-when {color: #6b7280; font-size: .85em;}
 .qa-error {color: #b91c1c;}
 .qa-caret {animation: qa-blink 1s steps(2) infinite; color: var(--color-accent);}
 @keyframes qa-blink {50% {opacity: 0;}}

@@ -39,6 +39,7 @@ class Embedder(Embeddings):
     def __init__(self) -> None:
         self.calls = 0  # number of backend calls
         self.texts_embedded = 0  # passages + queries embedded so far
+        self.queries_embedded = 0  # of which queries (the question, its topic without names)
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # question → vector (last 256)
         self._query_lock = threading.Lock()
 
@@ -84,6 +85,8 @@ class Embedder(Embeddings):
             raise EmbeddingError(f"{self.backend} returned {vecs.shape} for {len(texts)} texts")
         self.calls += 1
         self.texts_embedded += len(texts)
+        if is_query:
+            self.queries_embedded += len(texts)
         if self.dim is None:
             self.dim = int(vecs.shape[1])
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
