@@ -70,11 +70,15 @@ class Question:
     id: str
 
 
-def paragraphs() -> list[Paragraph]:
+def paragraphs(mixed: bool = False) -> list[Paragraph]:
+    """The Vietnamese XQuAD paragraphs; ``mixed``: the English ones of every other article
+    instead (a mixed-language archive, as ``qa eval retrieval --mixed`` builds it)."""
     data = _xquad("vi")
+    en = _xquad("en") if mixed else None
     out = []
-    for art in data:
-        for i, p in enumerate(art["paragraphs"]):
+    for a, art in enumerate(data):
+        src = en[a] if en is not None and a % 2 == 1 and a < len(en) else art
+        for i, p in enumerate(src["paragraphs"]):
             out.append(Paragraph(art["title"].replace("_", " "), i, p["context"]))
     return out
 

@@ -84,12 +84,13 @@ def cache_dir() -> Path:
 # ---------------------------------------------------------------------------- building
 
 
-def real_corpus(dest: Path, limit: int | None = None) -> list[Path]:
-    """The XQuAD articles (one file per Wikipedia title), then the sample articles; ``limit`` files at most."""
+def real_corpus(dest: Path, limit: int | None = None, mixed: bool = True) -> list[Path]:
+    """The XQuAD articles (one file per Wikipedia title; with ``mixed``, every other one in
+    English), then the sample articles; ``limit`` files at most."""
     dest.mkdir(parents=True, exist_ok=True)
     files = []
     by_title: dict[str, list[str]] = {}
-    for p in paragraphs():
+    for p in paragraphs(mixed=mixed):
         by_title.setdefault(p.title, []).append(p.text)
     for title, paras in sorted(by_title.items()):
         f = dest / f"xquad-{title.replace(' ', '_')}.txt"
@@ -123,7 +124,9 @@ def build_real(files: list[Path], settings, embedder, store) -> list[dict]:
             uvecs = vcache.embed(units, embedder) if index_cache is not None and units else None
             if uvecs is not None:
                 index_cache.store(units, uvecs)
+            meta = c.metadata(doc)
             out.append({"text": c.text, "vec": v, "title": c.title, "kind": c.kind,
+                        "language": meta.get("language"), "facts": meta.get("facts", ""),
                         "units": dict(zip(units, uvecs)) if uvecs is not None else {}})
     return out
 
@@ -197,6 +200,8 @@ class SynthFiller:
                 v = src["vec"] + NOISE * g / np.linalg.norm(g)
                 parts.append((text, v / np.linalg.norm(v), src["title"], terms))
                 srcs.append(src)
+            # the document's language: that of its first chunk's source
+            lang = srcs[-n]["language"] if n and srcs[-n].get("language") else None
             body = "\n\n".join(p[0] for p in parts)
             sha = hashlib.sha256(body.encode("utf-8")).hexdigest()
             start = 0
@@ -205,13 +210,20 @@ class SynthFiller:
                 ids.append(cid)
                 vecs.append(v)
                 texts.append(text)
-                metas.append({"doc_id": doc_id, "title": f"{title} ({j})", "source": f"synthetic://{doc_id}", "position": pos,
-                              "start": start, "end": start + len(text), "kind": "body", "doc_sha256": sha, "n_tokens": 0})
+                meta = {"doc_id": doc_id, "title": f"{title} ({j})", "source": f"synthetic://{doc_id}", "position": pos,
+                        "start": start, "end": start + len(text), "kind": "body", "doc_sha256": sha, "n_tokens": 0,
+                        "facts": srcs[len(srcs) - len(parts) + pos].get("facts", "")}
+                chunk_lang = srcs[len(srcs) - len(parts) + pos].get("language")
+                if chunk_lang:  # each chunk its source's language, as ingest records it
+                    meta["language"] = chunk_lang
+                metas.append(meta)
                 kw.append((" ".join(terms), cid, doc_id, sha))
                 start += len(text) + 2
-            doc_rows.append((doc_id, body, {"title": f"{parts[0][2]} ({j})", "source": f"synthetic://{doc_id}", "sha256": sha,
-                                            "n_chunks": len(parts), "body_end": len(body), "ingested_at": time.time(),
-                                            "chunker": self.signature}))
+            doc_meta = {"title": f"{parts[0][2]} ({j})", "source": f"synthetic://{doc_id}", "sha256": sha,
+                        "n_chunks": len(parts), "body_end": len(body), "ingested_at": time.time(), "chunker": self.signature}
+            if lang:
+                doc_meta["language"] = lang
+            doc_rows.append((doc_id, body, doc_meta))
         if not self.checked:  # the shortcut above must give exactly the keyword index's own analysis
             for (terms, *_), text in zip(kw[:20], texts[:20]):
                 assert terms == " ".join(analyse(text)), "synthetic keyword terms differ from qa.index.keyword.analyse"
@@ -398,6 +410,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--loop", type=int, default=0, help="then ask this many questions in a row, sampling memory")
     ap.add_argument("--no-startup", action="store_true", help="skip the startup measurement")
     ap.add_argument("--real-docs", type=int, help="use only this many real articles (default: all ≈ 26)")
+    ap.add_argument("--vi-only", action="store_true", help="Vietnamese XQuAD paragraphs only (default: every other article in English, a mixed-language archive)")
     ap.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed)")
     ap.add_argument("--json", type=Path, dest="json_out", help="write the results here")
     args = ap.parse_args(argv)
@@ -422,7 +435,8 @@ def main(argv: list[str] | None = None) -> dict:
         embedder = make_embedder(settings)
         store = Store(settings, embedder.describe())
         t0 = time.perf_counter()
-        real = build_real(real_corpus(work / "real", args.real_docs), settings, embedder, store)
+        real = build_real(real_corpus(work / "real", args.real_docs, mixed=not args.vi_only), settings, embedder, store)
+        result["languages"] = store.languages()
         result["real_chunks"] = len(real)
         result["real_build_s"] = round(time.perf_counter() - t0, 1)
         allq = mixed_questions(args.queries + 3)

