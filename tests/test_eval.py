@@ -18,7 +18,7 @@ from qa.app.eval_cli import eval_app
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 METRIC_KEYS = {
     "hit@1", "hit@5", "mrr@10", "source_recall@5", "citation_precision", "citation_validity",
-    "keyword_coverage", "refusal_accuracy", "false_refusal_rate", "answer_language_accuracy", "latency_ms_p50", "latency_ms_p95",
+    "keyword_coverage", "refusal_accuracy", "false_refusal_rate", "answer_language_accuracy", "claim_support", "latency_ms_p50", "latency_ms_p95",
 }
 ITEM_KEYS = {"id", "question", "answer", "refused", "citations", "hit_rank", "passed", "reasons", "latency_ms"}
 
@@ -398,3 +398,13 @@ def test_answer_language_accuracy_reads_the_prose_not_the_quotes():
     refused = eval_metrics.score_item(vi_item, "Sorry, the articles do not contain the answer.", True, [], [], 10.0)
     assert eval_metrics.compute_metrics([quoted, right_vi])["answer_language_accuracy"] == 1.0
     assert eval_metrics.compute_metrics([quoted, wrong, right_vi, refused])["answer_language_accuracy"] == round(2 / 3, 4)
+
+
+def test_claim_support_counts_verified_citations():
+    it = _item("s")
+    good, weak = _cit(1, "doc1", "x"), _cit(2, "doc2", "y")
+    good["support"], weak["support"] = {"verdict": "verified", "score": 1.0}, {"verdict": "partial", "score": 0.5}
+    s = eval_metrics.score_item(it, "a [1] b [2]", False, [good, weak], [("doc1", "x"), ("doc2", "y")], 1.0)
+    assert eval_metrics.compute_metrics([s])["claim_support"] == 0.5
+    bare = eval_metrics.score_item(it, "a [1]", False, [_cit(1, "doc1", "x")], [("doc1", "x")], 1.0)
+    assert eval_metrics.compute_metrics([bare])["claim_support"] is None  # no citation says

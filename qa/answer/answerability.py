@@ -93,7 +93,6 @@ def drop_other_times(question: str, passages: list, scored: list) -> tuple[list,
     if not bad:
         return scored, []
     return [x for x in scored if x[3] not in bad], bad
-_NAME = re.compile(r"\b[A-ZÀ-ỸĐ][\wÀ-ỹđ]+(?:\s+[A-ZÀ-ỸĐ][\wÀ-ỹđ]+)+")
 _DIGIT = re.compile(r"\d")
 
 
@@ -239,5 +238,7 @@ def features(question: str, language: str, passages: list, scored: list[tuple], 
                                                     r"\b(january|february|march|april|may|june|july|august|september|october|november|december)\b", sent)))
     if _PERSON_Q.search(fq) or _PERSON_Q.search(fold(fq)):
         f["type_person"] = 1.0
-        f["type_person_ok"] = float(any(m.start() > 0 for m in _NAME.finditer(sent)))  # not the capitalised first word
+        from qa.answer.citations import name_runs
+
+        f["type_person_ok"] = float(bool(name_runs(sent)))  # a name (the capitalised first word alone is not one)
     return f

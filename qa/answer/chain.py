@@ -26,7 +26,7 @@ from typing import Any, Iterator, TypedDict
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from qa.answer.extractive import Draft, ExtractiveGenerator, make_generator, refusal_message
-from qa.answer.citations import finalize, is_consistent
+from qa.answer.citations import attach_support, finalize, is_consistent
 from qa.config import Settings
 from qa.index.embeddings import make_embedder
 from qa.language import detect_language
@@ -37,6 +37,7 @@ from qa.answer.llm import (
     MarkerStream,
     Packed,
     attribute_uncited,
+    ground_names,
     ground_numbers,
     quotes_for,
     uncited_sentences,
@@ -426,6 +427,11 @@ class Engine:
         else:
             answer, citations = self._verify_llm(turn, trace)
         refused = not citations
+        if citations:
+            # every citation says how well it backs what is said with it; quotes (extractive
+            # answers, the header) are copied from their passage
+            verbatim = trace.get("answered_by") in ("extractive", "header")
+            attach_support(answer, citations, verbatim=verbatim)
         trace["prompts"] = {k: v for k, v in {
             "answer": trace.get("prompt"),
             "condense": turn.condense.get("prompt"),
@@ -503,6 +509,11 @@ class Engine:
             canonical, ungrounded = ground_numbers(canonical, packed, f"{turn.question}\n{turn.query}")
             if ungrounded:
                 trace["ungrounded_numbers"] = ungrounded
+            # a name that only another passage states: the sentence blends passages
+            canonical, blended = ground_names(canonical, packed, f"{turn.question}\n{turn.query}")
+            if blended:
+                trace["misattributed_names"] = blended
+                ungrounded = ungrounded + blended
             answer, citations, report = finalize(canonical, packed, quotes_for(canonical, packed))
             trace.update(report)
             dropped = [u for u in ungrounded if u["action"] == "dropped"]
@@ -510,13 +521,15 @@ class Engine:
                 reason = "no valid citation in the model's answer"
                 notice = "The language model's answer had no valid citation; showing the extractive answer."
                 if dropped:
-                    reason = "the model's cited numbers are not in its passages"
-                    notice = "The language model cited figures its passages do not contain; showing the extractive answer."
+                    what = "names" if all("names" in u for u in dropped) else "numbers"
+                    reason = f"the model's cited {what} are not in its passages"
+                    notice = (f"The language model cited {'names' if what == 'names' else 'figures'} its passages do not "
+                              "contain; showing the extractive answer.")
                 answer, citations = None, []
             else:
                 if dropped:
                     notice = (f"Left out {len(dropped)} sentence(s) of the language model's answer whose figures "
-                              "are not in the passages they cite.")
+                              "or names are not in the passages they cite.")
                 trace["answered_by"] = gen.name
                 trace["uncited_sentences"] = uncited_sentences(answer)
         if answer is None:

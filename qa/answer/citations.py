@@ -60,3 +60,106 @@ def is_consistent(answer: str, citations: list[dict]) -> bool:
     used = set(markers(answer))
     have = {c["n"] for c in citations}
     return used == have
+
+
+# --------------------------------------------------------------------------- claim support
+
+_WORD = re.compile(r"[^\W\d_][\w'’.-]*")
+_CONNECTORS = {"of", "and", "for", "the", "và", "của", "de", "van", "von"}
+_TITLES = {"ông", "bà", "anh", "chị", "mr", "mrs", "ms", "dr", "theo", "according"}  # not part of the name
+
+
+def name_runs(text: str) -> list[str]:
+    """Runs of capitalised words (names of people, organisations, places), joined by connectors
+    ("Bank of Vietnam", "Bộ Tài nguyên và Môi trường" → "Bộ Tài", "Môi"…); the text's first word
+    alone is not a name."""
+    words = list(_WORD.finditer(text))
+    runs: list[list[str]] = []
+    cur: list[str] = []
+    pending: list[str] = []
+    for i, m in enumerate(words):
+        w = m.group()
+        if w[:1].isupper():
+            if cur and pending:
+                cur.extend(pending)
+            pending = []
+            cur.append(w)
+        elif cur and w.lower() in _CONNECTORS and not pending:
+            pending = [w]
+        else:
+            if cur:
+                runs.append(cur)
+            cur, pending = [], []
+    if cur:
+        runs.append(cur)
+    out = []
+    for run in runs:
+        if len(run) == 1 and words and run[0] == words[0].group():
+            continue
+        while run and run[0].lower().rstrip(".") in _TITLES:
+            run = run[1:]
+        if run:
+            out.append(" ".join(run))
+    return out
+
+
+_PARENS = re.compile(r"\([^()]*\)")
+
+
+def claim_terms(sentence: str) -> set[str]:
+    """The names and numbers a sentence states (folded, analysed): what its citation must hold.
+    Parentheses (translations the prompt allows) and the sentence's first word are left out."""
+    from qa.index.keyword import analyse
+
+    body = MARKER.sub(" ", _PARENS.sub(" ", sentence)).strip()
+    out: set[str] = set()
+    skip = {"va", "cua", "of", "and", "for", "the", "de", "van", "von"}
+    for run in name_runs(body):
+        out.update(t for t in analyse(run) if "_" not in t and t not in skip)
+    out.update(t for t in analyse(" ".join(re.findall(r"\d[\d.,/%-]*", body))) if "_" not in t)
+    return out
+
+
+def claims(answer: str) -> list[tuple[str, list[int]]]:
+    """(sentence, the markers citing it) for each sentence of an answer; markers opening a
+    sentence cite the one before."""
+    from qa.text import sentence_spans
+
+    spans = sentence_spans(answer)
+    out: list[tuple[str, list[int]]] = []
+    lead = re.compile(r"(?:\s*\[\d{1,3}\])+")
+    for i, (a, b) in enumerate(spans):
+        m = lead.match(answer, a)
+        start = m.end() if m else a
+        body = answer[start:b]
+        nxt = lead.match(answer, spans[i + 1][0]) if i + 1 < len(spans) else None
+        cites = [int(n) for n in MARKER.findall(body)] + ([int(n) for n in MARKER.findall(nxt.group())] if nxt else [])
+        text = MARKER.sub("", body).strip()
+        if text:
+            out.append((text, cites))
+    return out
+
+
+def attach_support(answer: str, citations: list[dict], verbatim: bool = False) -> None:
+    """Give each citation ``support``: ``{"score", "verdict", "claims"}``. The score is the share
+    of the names and numbers its sentences state that the cited passage holds (folded, across
+    scripts); ``verified`` when all are there (a quote copied from the passage is, by
+    construction: ``verbatim``), ``partial`` when some are, ``unverified`` when none are."""
+    from qa.index.keyword import analyse
+
+    by_n = {c["n"]: c for c in citations}
+    said: dict[int, list[str]] = {}
+    for text, cites in claims(answer):
+        for n in cites:
+            said.setdefault(n, []).append(text)
+    for n, c in by_n.items():
+        sentences = said.get(n, [])
+        if verbatim:
+            c["support"] = {"score": 1.0, "verdict": "verified", "claims": len(sentences), "method": "quote"}
+            continue
+        have = set(analyse(f"{c.get('title') or ''}\n{c.get('text') or ''}"))
+        wanted = set().union(*(claim_terms(s) for s in sentences)) if sentences else set()
+        score = 1.0 if not wanted else len(wanted & have) / len(wanted)
+        verdict = "verified" if score >= 1.0 else "partial" if score > 0 else "unverified"
+        c["support"] = {"score": round(score, 3), "verdict": verdict, "claims": len(sentences), "method": "names+numbers",
+                        **({"missing": sorted(wanted - have)[:12]} if wanted - have else {})}

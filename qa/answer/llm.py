@@ -496,12 +496,38 @@ def ground_numbers(answer: str, passages: list[Passage], question: str = "") -> 
     cited passages (or the question): if one other passage the model saw holds them all, the
     markers are pointed at it; otherwise the sentence is dropped. Returns (answer, report).
     """
+    return _ground(answer, passages, question, number_keys, "numbers", unknown_ok=False)
+
+
+def name_keys(text: str) -> set[str]:
+    """The folded words of the names a text states (see :func:`qa.answer.citations.claim_terms`)."""
+    from qa.answer.citations import claim_terms
+
+    return {t for t in claim_terms(text) if not any(ch.isdigit() for ch in t)}
+
+
+def ground_names(answer: str, passages: list[Passage], question: str = "") -> tuple[str, list[dict]]:
+    """A name in a cited sentence that only *another* passage states: the sentence blends
+    passages. It gets that passage's marker when one passage holds all its names, else it is
+    dropped. Names no passage states (an English rendering of a Vietnamese name, which the
+    prompt allows) are left to the support score. Returns (answer, report)."""
+    return _ground(answer, passages, question, name_keys, "names", unknown_ok=True)
+
+
+def _ground(answer: str, passages: list[Passage], question: str, keys_of, label: str, *, unknown_ok: bool) -> tuple[str, list[dict]]:
     from qa.answer.citations import MARKER
 
     if not passages:
         return answer, []
-    keys = [number_keys(f"{p.title}\n{p.text}") for p in passages]
-    asked = number_keys(question)
+    if label == "names":
+        from qa.index.keyword import analyse
+
+        keys = [set(analyse(f"{p.title}\n{p.text}")) for p in passages]
+        asked = set(analyse(question))
+    else:
+        keys = [keys_of(f"{p.title}\n{p.text}") for p in passages]
+        asked = keys_of(question)
+    anywhere = set().union(*keys)
     spans = sentence_spans(answer)
     edits: list[tuple[int, int, str]] = []
     report: list[dict] = []
@@ -515,7 +541,9 @@ def ground_numbers(answer: str, passages: list[Passage], question: str = "") -> 
         cites = [n for n in inner + trailing if 1 <= n <= len(passages)]
         if not cites:
             continue
-        nums = number_keys(_ENUM.sub("", MARKER.sub(" ", body))) - asked
+        nums = keys_of(_ENUM.sub("", MARKER.sub(" ", body))) - asked
+        if unknown_ok:
+            nums &= anywhere  # only what some passage states can be misattributed
         held = set().union(*(keys[n - 1] for n in cites))
         missing = nums - held
         if not missing:
@@ -527,11 +555,11 @@ def ground_numbers(answer: str, passages: list[Passage], question: str = "") -> 
             # the first marker now points at that passage; the sentence's other markers go
             first = MARKER.search(body)
             edits.append((body_start, b, body[: first.start()] + f"[{k}]" + MARKER.sub("", body[first.end():])))
-            report.append({"sentence": sentence, "numbers": sorted(missing), "cited": sorted(set(cites)), "action": f"cited [{k}]"})
+            report.append({"sentence": sentence, label: sorted(missing), "cited": sorted(set(cites)), "action": f"cited [{k}]"})
             continue
         end = nxt.end() if nxt else b
         edits.append((body_start, end, ""))
-        report.append({"sentence": sentence, "numbers": sorted(missing), "cited": sorted(set(cites)), "action": "dropped"})
+        report.append({"sentence": sentence, label: sorted(missing), "cited": sorted(set(cites)), "action": "dropped"})
     out = answer
     for start, end, text in sorted(edits, reverse=True):
         out = out[:start] + text + out[end:]

@@ -79,6 +79,7 @@ class Citation(BaseModel):
     start: int | None = None
     end: int | None = None
     score: float
+    support: dict[str, Any] | None = None  # {"score", "verdict": verified | partial | unverified, "claims", "method"}
 
 
 class AskResponse(BaseModel):

@@ -349,8 +349,9 @@ def tune(
             try:
                 for name, loader in (("xquad-vi", xquad.load_pair), ("xquad-mixed", xquad.load_mixed)):
                     paragraphs, questions = loader(xquad_dir)
-                    ids = xquad.write_corpus(paragraphs, work / name)
-                    engine = engine_for(name, work / name, id_fn=lambda f, ids=ids: ids[f.resolve()])
+                    # the articles apart from the indexes (root may be this same temporary folder)
+                    ids = xquad.write_corpus(paragraphs, work / "corpus" / name)
+                    engine = engine_for(name, work / "corpus" / name, id_fn=lambda f, ids=ids: ids[f.resolve()])
                     qs = [(q.qid + q.language, q.text, q.language, q.doc_id.rsplit("-", 1)[0],
                            lambda p, d=q.doc_id: p.doc_id == d) for q in questions]
                     if name == "xquad-vi":  # the same questions typed without diacritics
@@ -457,8 +458,9 @@ def refusal(
                 questions = [(q, a) for q, a in questions if q.doc_id.rsplit("-", 1)[0] in keep]
                 paragraphs = [p for p in paragraphs if p.doc_id.rsplit("-", 1)[0] in keep]
             name = f"xquad-refusal{'-' + str(limit) if limit else ''}"
-            ids = xquad.write_corpus(paragraphs, work / name)
-            engine = engine_for(name, work / name, id_fn=lambda f, ids=ids: ids[f.resolve()])
+            # the articles apart from the indexes (root may be this same temporary folder)
+            ids = xquad.write_corpus(paragraphs, work / "corpus" / name)
+            engine = engine_for(name, work / "corpus" / name, id_fn=lambda f, ids=ids: ids[f.resolve()])
             gather(name, engine, [(q.qid + q.language, q.text, q.language, q.doc_id.rsplit("-", 1)[0], a, [])
                                   for q, a in questions], "xquad")
         for n, set_path in enumerate(sets):

@@ -25,9 +25,11 @@ LANGUAGES = {"Auto": None, "Tiếng Việt": "vi", "English": "en"}
 
 TEXT = {
     "en": {"sources": "Sources", "refused": "Not in the articles", "open": "open article", "passage": "full passage",
-           "related": "Closest articles"},
+           "related": "Closest articles", "verified": "verified", "partial": "partly supported",
+           "unverified": "not supported"},
     "vi": {"sources": "Nguồn", "refused": "Không có trong các bài báo", "open": "xem bài báo", "passage": "cả đoạn",
-           "related": "Các bài gần nhất"},
+           "related": "Các bài gần nhất", "verified": "đã kiểm chứng", "partial": "khớp một phần",
+           "unverified": "chưa kiểm chứng"},
 }
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -96,6 +98,17 @@ def source_link(c: dict) -> str | None:
     return None
 
 
+def support_mark(c: dict, t: dict) -> str:
+    """The citation's check, visible per source: ✓ verified / ⚠ partly / ✗ not supported."""
+    sup = c.get("support") or {}
+    verdict = sup.get("verdict")
+    if verdict not in ("verified", "partial", "unverified"):
+        return ""
+    icon = {"verified": "✓", "partial": "⚠", "unverified": "✗"}[verdict]
+    tip = f"{t[verdict]} ({sup.get('method', '')}, {sup.get('score', '')})"
+    return f'<span class="qa-support qa-support-{verdict}" title="{_attr(tip)}">{icon} {esc(t[verdict])}</span>'
+
+
 def render_source(c: dict, lang: str) -> str:
     t = TEXT.get(lang, TEXT["en"])
     n = int(c["n"])
@@ -113,7 +126,7 @@ def render_source(c: dict, lang: str) -> str:
     return (
         f'<div class="qa-source qa-src-{n}">'
         f'<div class="qa-source-head"><span class="qa-n">{n}</span>'
-        f'<span class="qa-title">{esc(c.get("title") or c.get("doc_id"))}</span>{link_html}</div>'
+        f'<span class="qa-title">{esc(c.get("title") or c.get("doc_id"))}</span>{support_mark(c, t)}{link_html}</div>'
         f'<div class="qa-passage">{excerpt}</div>{full}</div>'
     )
 
@@ -269,6 +282,10 @@ mark.qa-quote {background: #fde68a; color: #111827; padding: 0 .1em; border-radi
 .qa-refused {border-left: 4px solid #f59e0b; padding: .25rem .7rem; background: rgba(245,158,11,.08); border-radius: .3rem;}
 .qa-refused-title {font-weight: 700; color: #b45309; margin-bottom: .2rem;}
 .qa-related ul {margin: .3rem 0 0 1rem; padding: 0;}
+.qa-support {font-size: .8em; margin-left: .5rem; padding: 0 .35rem; border-radius: .25rem;}
+.qa-support-verified {color: #047857; background: rgba(16,185,129,.12);}
+.qa-support-partial {color: #b45309; background: rgba(245,158,11,.12);}
+.qa-support-unverified {color: #b91c1c; background: rgba(239,68,68,.12);}
 .qa-related-when {color: #6b7280; font-size: .85em;}
 .qa-error {color: #b91c1c;}
 .qa-caret {animation: qa-blink 1s steps(2) infinite; color: var(--color-accent);}

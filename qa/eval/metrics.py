@@ -24,6 +24,7 @@ METRICS: tuple[str, ...] = (
     "refusal_accuracy",
     "false_refusal_rate",
     "answer_language_accuracy",
+    "claim_support",
     "latency_ms_p50",
     "latency_ms_p95",
 )
@@ -227,6 +228,9 @@ def compute_metrics(scores: list[ItemScore]) -> dict[str, float | None]:
         "refusal_accuracy": _ratio(sum(1 for s in una if s.refused and not s.citations and not s.error), len(una)),
         "false_refusal_rate": _ratio(sum(1 for s in ans if s.refused), len(ans)),
         "answer_language_accuracy": _answer_language_accuracy(scores),
+        # share of citations whose passage holds every name and number said with them
+        "claim_support": _ratio(sum(1 for s in scores for c in s.citations if (c.get("support") or {}).get("verdict") == "verified"),
+                                sum(1 for s in scores for c in s.citations if c.get("support"))),
         "latency_ms_p50": percentile([s.latency_ms for s in scores], 50),
         "latency_ms_p95": percentile([s.latency_ms for s in scores], 95),
     }
