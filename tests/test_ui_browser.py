@@ -140,6 +140,9 @@ def test_chat_answers_with_sources_follow_ups_and_refusals(browser, ui_server):
         assert sources.count() >= 1
         assert EVIDENCE in msg.locator(".qa-sources").inner_text()
         assert msg.locator("mark.qa-quote").count() >= 1
+        # every source shows its check (extractive quotes are verified)
+        assert msg.locator(".qa-support-verified").count() == sources.count()
+        assert "verified" in msg.locator(".qa-support").first.inner_text()
         # hovering a marker shows its source; clicking it opens and flashes the source card
         marker = msg.locator("a.qa-cite").last
         n = marker.inner_text().strip("[]")
