@@ -293,6 +293,24 @@ def retrieval(
         console.print(f"JSON report: {escape(str(json_out))}")
 
 
+def _indexed_engine(base, index_dir: Path, src: Path, id_fn=None):
+    """An engine over ``src`` ingested into its own embedded index at ``index_dir`` (reused when
+    already there), with a progress bar; files that fail are reported, not fatal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qa.answer.chain import Engine
+    from qa.ingest.pipeline import ingest_paths
+
+    settings = base.model_copy(update={"index_dir": index_dir, "chroma_url": None})
+    engine = Engine.open(settings, create=True)
+    cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*cols, console=console, transient=True) as progress:
+        rep = ingest_paths([src], settings, engine.embedder, engine.store, progress=_ingest_progress(progress), id_fn=id_fn)
+    if rep.failed:
+        console.print(f"[yellow]{len(rep.failed)} file(s) of {escape(str(src))} could not be indexed[/]")
+    return engine
+
+
 @eval_app.command("tune")
 def tune(
     xquad_dir: Optional[Path] = typer.Option(None, "--xquad", help="XQuAD pair: its Vietnamese-only and mixed-language corpora (and the vi questions without diacritics) join the samples"),
@@ -306,12 +324,10 @@ def tune(
     """Choose the fusion weights by cross-validation over articles; print the fold estimate next to the in-sample one."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from qa.answer.chain import Engine
     from qa.config import load_settings
     from qa.eval import tuning, xquad
     from qa.eval import items as eval_items
     from qa.eval.metrics import contains_evidence
-    from qa.ingest.pipeline import ingest_paths
     from qa.text import fold
 
     if not xquad_dir and not sets:
@@ -328,13 +344,7 @@ def tune(
         root = index_dir or work
 
         def engine_for(name: str, src: Path, id_fn=None):
-            settings = base.model_copy(update={"index_dir": root / name, "chroma_url": None})
-            engine = Engine.open(settings, create=True)
-            with Progress(*cols, console=console, transient=True) as progress:
-                rep = ingest_paths([src], settings, engine.embedder, engine.store, progress=_ingest_progress(progress), id_fn=id_fn)
-            if rep.failed:
-                console.print(f"[yellow]{len(rep.failed)} file(s) of {escape(str(src))} could not be indexed[/]")
-            return engine
+            return _indexed_engine(base, root / name, src, id_fn)
 
         def gather(name: str, engine, qs: list) -> None:
             with Progress(*cols, console=console, transient=True) as progress:
@@ -408,13 +418,11 @@ def refusal(
     """Refusal accuracy and false refusals per language (SQuAD-2.0-style set from XQuAD, eval sets); trains the answerability model."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from qa.answer.chain import Engine
     from qa.answer.metadata import asked_fields
     from qa.config import load_settings
     from qa.eval import items as eval_items
     from qa.eval import refusal as rf
     from qa.eval import xquad
-    from qa.ingest.pipeline import ingest_paths
 
     if not xquad_dir and not sets:
         _fail("give --xquad DIR and/or --set FILE --corpus DIR")
@@ -433,13 +441,7 @@ def refusal(
         root = index_dir or work
 
         def engine_for(name: str, src: Path, id_fn=None):
-            settings = base.model_copy(update={"index_dir": root / name, "chroma_url": None})
-            engine = Engine.open(settings, create=True)
-            with Progress(*cols, console=console, transient=True) as progress:
-                rep = ingest_paths([src], settings, engine.embedder, engine.store, progress=_ingest_progress(progress), id_fn=id_fn)
-            if rep.failed:
-                console.print(f"[yellow]{len(rep.failed)} file(s) of {escape(str(src))} could not be indexed[/]")
-            return engine
+            return _indexed_engine(base, root / name, src, id_fn)
 
         def gather(name: str, engine, qs: list, source: str) -> None:
             with Progress(*cols, console=console, transient=True) as progress:
