@@ -89,7 +89,7 @@ def drop_other_times(question: str, passages: list, scored: list) -> tuple[list,
     (the kept sentences, the 1-based indices of the passages left out)."""
     if not scored or not question_constraints(question):
         return scored, []
-    bad = sorted({x[3] for x in scored if time_mismatch(question, passages[x[3] - 1])})
+    bad = sorted(i for i in {x[3] for x in scored} if time_mismatch(question, passages[i - 1]))  # once per passage
     if not bad:
         return scored, []
     return [x for x in scored if x[3] not in bad], bad
