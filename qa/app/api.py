@@ -4,6 +4,8 @@
 * ``POST /api/ask/stream`` — server-sent events: ``token`` (many), ``citations`` (once),
   ``done`` (the full result, with its trace); ``error`` if the chain fails mid-way.
 * ``GET /api/health``, ``GET /api/documents``, ``GET /api/documents/{id}/text``.
+* ``POST /api/feedback`` — rate an answer up/down with a comment (stored next to the index,
+  see :mod:`qa.app.feedback`).
 * OpenAPI docs at ``/docs``.
 
 Security: an optional bearer token (``QA_API_TOKEN``) protects the API and the UI (browsers
@@ -37,6 +39,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
+from qa.app.feedback import RecentAnswers, feedback_router
 from qa.app.service import Service, error_status
 from qa.config import VERSION, Settings
 
@@ -259,6 +262,7 @@ def create_app(settings: Settings, *, ui: bool = True, service: Service | None =
         ),
     )
     app.state.service = service
+    recent = app.state.recent_answers = RecentAnswers()  # traces for POST /api/feedback
     app.state.startup_problem = service.try_open()
     if app.state.startup_problem:
         log.warning("no usable index yet: %s", app.state.startup_problem)
@@ -288,6 +292,7 @@ def create_app(settings: Settings, *, ui: bool = True, service: Service | None =
             result = await asyncio.wrap_future(service.submit(engine.ask, question, history, req.language))
         except Exception as exc:
             _fail(exc)
+        recent.remember(result)
         return public_result(result, req.trace)
 
     @app.post(
@@ -316,6 +321,7 @@ def create_app(settings: Settings, *, ui: bool = True, service: Service | None =
                     elif kind == "citations":
                         yield _sse("citations", {"citations": ev["citations"]})
                     elif kind == "done":
+                        recent.remember(ev["result"])
                         yield _sse("done", public_result(ev["result"], req.trace))
             except Exception as exc:
                 status, message = error_status(exc)
@@ -352,6 +358,8 @@ def create_app(settings: Settings, *, ui: bool = True, service: Service | None =
         if text is None:
             raise HTTPException(404, f"no such document: {doc_id}")
         return PlainTextResponse(text, headers={"Content-Disposition": "inline"})
+
+    app.include_router(feedback_router(settings, recent))
 
     if ui:
         from qa.app.ui import mount_ui  # the only place gradio comes in

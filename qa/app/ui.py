@@ -288,6 +288,9 @@ mark.qa-quote {background: #fde68a; color: #111827; padding: 0 .1em; border-radi
 .qa-support-unverified {color: #b91c1c; background: rgba(239,68,68,.12);}
 .qa-related-when {color: #6b7280; font-size: .85em;}
 .qa-error {color: #b91c1c;}
+#qa-feedback {padding: .4rem .6rem;}
+.qa-feedback-ask {font-size: .88rem; margin-bottom: .3rem;}
+.qa-feedback-done {font-size: .8rem; color: var(--body-text-color-subdued);}
 .qa-caret {animation: qa-blink 1s steps(2) infinite; color: var(--color-accent);}
 @keyframes qa-blink {50% {opacity: 0;}}
 #qa-examples button {font-size: .82rem !important;}
@@ -317,11 +320,82 @@ JS = """
 """
 
 
+# ----------------------------------------------------------------------------- feedback (thumbs + comment)
+
+FEEDBACK_TEXT = {
+    "up": "Thanks! Anything to add? (optional) · Cảm ơn! Bạn muốn góp ý thêm? (không bắt buộc)",
+    "down": "Thanks. What was wrong or missing? (optional) · Cảm ơn. Câu trả lời sai hay thiếu gì? (không bắt buộc)",
+}
+
+
+def answer_record(question: str, history: list[dict], result: dict) -> dict:
+    """What a rating of this answer stores (kept in the session until the user rates it)."""
+    return {"question": question, "history": list(history), "answer": result.get("answer", ""),
+            "citations": result.get("citations") or [], "trace": result.get("trace"),
+            "language": result.get("language"), "refused": result.get("refused")}
+
+
+def feedback_ui(chatbot: gr.Chatbot, state: gr.State, settings, *, channel: str):
+    """The chat's thumbs store a rating at once (``qa.app.feedback``); a box under the chat then
+    takes an optional comment for that rating. Returns the handler that hides the box, and its outputs."""
+    from qa.app.feedback import MAX_COMMENT_CHARS, store_for
+
+    store = store_for(settings)
+    with gr.Group(visible=False, elem_id="qa-feedback") as box:
+        label = gr.HTML(padding=False, elem_id="qa-feedback-label")
+        with gr.Row(equal_height=True):
+            comment = gr.Textbox(show_label=False, scale=8, max_lines=4, max_length=MAX_COMMENT_CHARS,
+                                 placeholder="Your comment… / Góp ý của bạn…", elem_id="qa-feedback-comment")
+            send = gr.Button("Send · Gửi", scale=1, min_width=80, elem_id="qa-feedback-send")
+    status = gr.HTML(padding=False, elem_id="qa-feedback-status")
+
+    def on_like(st: dict, data: gr.LikeData):
+        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        rec = (st.get("answers") or {}).get(str(index))
+        if rec is None:
+            gr.Info("Only finished answers can be rated · Chỉ đánh giá được câu trả lời hoàn chỉnh")
+            return st, gr.update(), gr.update(), gr.update(), gr.update()
+        ids = dict(st.get("feedback") or {})
+        row = ids.get(str(index))
+        rating = "up" if data.liked is True else "down" if data.liked is False else None
+        if rating is None:  # the thumb was taken back
+            if row is not None:
+                store.delete(row)
+                ids.pop(str(index))
+            return ({**st, "feedback": ids, "rating_of": None}, gr.update(visible=False), "", "",
+                    '<div class="qa-feedback-done">feedback withdrawn · đã rút lại đánh giá</div>')
+        if row is not None:
+            store.update(row, rating=rating)
+        else:
+            row = store.add(rating=rating, channel=channel, **rec)["id"]
+            ids[str(index)] = row
+        return ({**st, "feedback": ids, "rating_of": index}, gr.update(visible=True),
+                f'<div class="qa-feedback-ask qa-feedback-{rating}">{esc(FEEDBACK_TEXT[rating])}</div>', "",
+                f'<div class="qa-feedback-done" data-id="{row}">rating saved (#{row}) · đã lưu đánh giá</div>')
+
+    def on_send(text: str, st: dict):
+        row = (st.get("feedback") or {}).get(str(st.get("rating_of")))
+        if row is None:
+            return gr.update(visible=False), "", ""
+        store.update(row, comment=" ".join(str(text or "").split())[:MAX_COMMENT_CHARS])
+        return (gr.update(visible=False), "",
+                f'<div class="qa-feedback-done" data-id="{row}">thanks, feedback #{row} saved · cảm ơn, đã lưu góp ý</div>')
+
+    chatbot.like(on_like, [state], [state, box, label, comment, status], api_visibility="private")
+    for ev in (send.click, comment.submit):
+        ev(on_send, [comment, state], [box, comment, status], api_visibility="private")
+
+    def hide():
+        return gr.update(visible=False), ""
+
+    return hide, [box, status]
+
+
 def build_ui(service, *, embed: bool = False) -> gr.Blocks:
     settings = service.settings
 
     def respond(message: str, state: dict, language: str):
-        state = {"history": list(state.get("history", [])), "display": list(state.get("display", []))}
+        state = {**state, "history": list(state.get("history", [])), "display": list(state.get("display", []))}
         question = " ".join(str(message or "").split())
         if not question:
             yield gr.update(), state["display"], state
@@ -349,16 +423,17 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
 
             _, msg = error_status(exc)
             display[-1] = {"role": "assistant", "content": render_error(msg)}
-            yield "", display, {"history": state["history"], "display": display}
+            yield "", display, {**state, "display": display}
             return
         if final is None:
             display[-1] = {"role": "assistant", "content": render_error("no answer")}
-            yield "", display, {"history": state["history"], "display": display}
+            yield "", display, {**state, "display": display}
             return
         display[-1] = {"role": "assistant", "content": render_answer(final)}
+        answers = {**state.get("answers", {}), str(len(display) - 1): answer_record(question, history, final)}
         history = state["history"] + [{"role": "user", "content": question},
                                       {"role": "assistant", "content": final["answer"]}]
-        yield "", display, {"history": history, "display": display}
+        yield "", display, {**state, "history": history, "display": display, "answers": answers}
 
     def clear():
         return [], {"history": [], "display": []}, ""
@@ -400,13 +475,14 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
             render_markdown=False,
             sanitize_html=True,
             latex_delimiters=[],
-            feedback_options=None,
+            feedback_options=("Like", "Dislike"),  # 👍 👎 under every answer (see feedback_ui)
             buttons=["copy"],
             layout="bubble",
             placeholder=(
                 "<b>Ask about the news articles</b><br>Hỏi về các bài báo — tiếng Việt hoặc tiếng Anh."
             ),
         )
+        hide_feedback, feedback_parts = feedback_ui(chatbot, state, settings, channel="embed" if embed else "ui")
         with gr.Row(equal_height=True):
             msg = gr.Textbox(
                 elem_id="qa-input",
@@ -430,6 +506,8 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
         send.click(respond, [msg, state, language], outputs, api_visibility="private")
         clear_btn.click(clear, None, outputs, api_visibility="private")
         chatbot.clear(clear, None, outputs, api_visibility="private")
+        for ev in (clear_btn.click, chatbot.clear):
+            ev(hide_feedback, None, feedback_parts, api_visibility="private")
         examples = service.examples() if not embed else []
         if examples:
             gr.Markdown("**Examples** · Ví dụ", elem_id="qa-examples-h")
@@ -464,6 +542,9 @@ def mount_ui(app, service) -> None:
         "\n.gradio-container {padding: 6px !important; margin: 0 !important; max-width: none !important;"
         " width: 100% !important; box-sizing: border-box;}"
         "\n.gradio-container .main {padding: 0 !important;}"
+        # while the feedback box is open, the chat gives it room (the input stays in the frame)
+        "\n.gradio-container:has(#qa-feedback) #qa-chat {height: calc(100vh - 270px) !important;"
+        " min-height: 160px !important;}"
     )
 
     # the <gradio-app> web component's loader, served by this server (no CDN needed on the intranet);
