@@ -1,4 +1,4 @@
-"""`qa` command line: ingest, ask, chat, docs, eval."""
+"""`qa` command line: ingest, ask, chat, docs, eval, feedback."""
 
 from __future__ import annotations
 
@@ -28,6 +28,15 @@ def _register_eval() -> None:
 
 
 _register_eval()
+
+
+def _register_feedback() -> None:
+    from qa.app.feedback_cli import feedback_app
+
+    app.add_typer(feedback_app, name="feedback")
+
+
+_register_feedback()
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)

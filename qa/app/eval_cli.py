@@ -526,3 +526,38 @@ def refusal(
     if failed:
         console.print("[red]" + "; ".join(failed) + "[/]")
         raise typer.Exit(1)
+
+
+@eval_app.command("from-feedback")
+def from_feedback(
+    out_path: Path = typer.Argument(..., help="JSON Lines file of items to review (appended to: items already in it are kept, not repeated)"),
+    rating: str = typer.Option("down", "--rating", help="Which ratings to turn into items: down (default) or up"),
+    index_dir: Optional[Path] = typer.Option(None, "--index-dir", help="Index folder whose feedback to read (QA_INDEX_DIR, default ./vectorstore)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file (QA_CONFIG)"),
+) -> None:
+    """Turn rated answers (down-voted by default) into eval items to review (see eval/README.md).
+
+    Each item holds the question, its history, the answer given and the passages shown, with
+    "review": true: `qa eval run` skips it until the expected sources / evidence / keywords (or
+    unanswerable) are filled in and "review" is removed.
+    """
+    from qa.app.feedback_cli import feedback_records
+    from qa.eval.feedback import items_from_feedback
+
+    rows, db = feedback_records(index_dir, config, rating)
+    existing: list[str] = []
+    if out_path.exists():
+        for line in out_path.read_text(encoding="utf-8-sig").splitlines():
+            try:
+                existing.append(str(json.loads(line).get("id")))
+            except (json.JSONDecodeError, AttributeError):
+                continue
+    items = items_from_feedback(rows, skip_ids=existing)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    text = out_path.read_text(encoding="utf-8-sig") if out_path.exists() else ""
+    if text and not text.endswith("\n"):
+        text += "\n"
+    text += "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items)
+    out_path.write_text(text, encoding="utf-8")
+    out.print(f"{len(items)} new item(s) to review in {escape(str(out_path))} "
+              f"({len(rows) - len(items)} already there; {len(rows)} '{rating}' rating(s) in {escape(str(db))})")

@@ -61,6 +61,14 @@ def parse_item(data: Any) -> EvalItem:
             raise ValueError(f"'{key}' must be a non-empty string")
     if data["lang"] not in LANGS:
         raise ValueError(f"'lang' must be one of {', '.join(LANGS)}, got {data['lang']!r}")
+    review = data.get("review", False)
+    if not isinstance(review, bool):
+        raise ValueError("'review' must be true or false")
+    if review:  # an item made from feedback (qa eval from-feedback) that nobody has reviewed yet
+        raise ValueError(
+            "awaiting review: fill in expected_sources / evidence / answer_keywords (or set unanswerable), "
+            "then remove \"review\" (or set it to false)"
+        )
     history = data.get("history") or []
     if not isinstance(history, list):
         raise ValueError("'history' must be a list of {role, content} objects")
