@@ -259,3 +259,59 @@ def test_uploaded_article_with_script_is_shown_as_text(browser, sample_index, tm
     finally:
         page.close()
         stop_process(srv.proc)
+
+
+# ----------------------------------------------------------------------------- feedback
+
+
+def test_thumbs_down_with_a_comment_is_stored(browser, ui_server):
+    from qa.app.feedback import FILENAME, FeedbackStore
+
+    store = FeedbackStore(ui_server.log.parent / "idx" / FILENAME)  # the ui_server fixture's copy of the index
+    known = {r["id"] for r in store.list()}
+
+    def new_rows() -> list[dict]:
+        return [r for r in store.list() if r["id"] not in known]
+
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    try:
+        page.goto(ui_server.url + "/")
+        page.wait_for_selector("#qa-input textarea", timeout=60_000)
+        ask_and_wait(page, page, EN_Q)
+        # thumbs under the answer, visible without hovering; no comment box yet
+        down = page.locator("#qa-chat button[aria-label=Dislike]").last
+        assert down.is_visible() and page.locator("#qa-chat button[aria-label=Like]").last.is_visible()
+        assert page.locator("#qa-feedback").count() == 0
+        down.click()
+        page.wait_for_selector("#qa-feedback-comment textarea", state="visible", timeout=30_000)
+        assert "What was wrong" in page.locator("#qa-feedback-label").inner_text()
+        assert page.locator("#qa-chat button[aria-label=Disliked]").count() == 1
+        page.locator("#qa-feedback-comment textarea").fill("the second recommendation is missing")
+        page.locator("#qa-feedback-send").click()
+        page.wait_for_function(
+            "() => (document.querySelector('#qa-feedback-status') || {innerText: ''}).innerText.includes('thanks')",
+            timeout=30_000)
+        assert page.locator("#qa-feedback").count() == 0  # the box closes once sent
+        rows = new_rows()
+        assert len(rows) == 1, rows
+        row = rows[0]
+        assert (row["question"], row["rating"], row["channel"]) == (EN_Q, "down", "ui")
+        assert row["comment"] == "the second recommendation is missing"
+        assert row["history"] == [] and row["language"] == "en" and row["refused"] is False
+        assert any(EVIDENCE in c["text"] for c in row["citations"]) and "[1]" in row["answer"]
+        assert row["trace"]["passages"], "the UI stores the answer's full trace"
+        assert f"#{row['id']}" in page.locator("#qa-feedback-status").inner_text()
+
+        # the embed view has the thumbs too
+        known |= {row["id"]}
+        page.goto(ui_server.url + "/embed/")
+        page.wait_for_selector("#qa-input textarea", timeout=60_000)
+        ask_and_wait(page, page, VI_Q)
+        page.locator("#qa-chat button[aria-label=Like]").last.click()
+        page.wait_for_function(
+            "() => (document.querySelector('#qa-feedback-status') || {innerText: ''}).innerText.includes('saved')",
+            timeout=30_000)
+        rows = new_rows()
+        assert [(r["question"], r["rating"], r["channel"], r["comment"]) for r in rows] == [(VI_Q, "up", "embed", "")]
+    finally:
+        page.close()
