@@ -6,7 +6,8 @@
 are honoured with a 304. ``site.log`` records (method, path, status, headers) of every request.
 
 Special pages: ``delay`` (seconds before answering), ``status`` (e.g. 404, 503),
-``fail_times`` (answer 503 that many times first), ``chunked`` (no Content-Length).
+``fail_times`` (answer 503 that many times first), ``chunked`` (no Content-Length),
+``location`` (with ``status=301``: a redirect).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Page:
     chunked: bool = False
     validators: bool = True
     modified: float = 0.0
+    location: str | None = None  # a redirect (with status 301/302)
 
 
 class NewsSite:
@@ -102,6 +104,8 @@ class NewsSite:
             self.log.append(("GET", path, status, headers))
         try:
             h.send_response(status)
+            if p is not None and p.location:
+                h.send_header("Location", p.location)
             for k, v in extra.items():
                 h.send_header(k, v)
             if status == 304:

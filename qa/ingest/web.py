@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.robotparser
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -36,6 +36,7 @@ from qa.schema import Document
 from qa.text import fold
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+MAX_REDIRECTS = 5
 
 
 class FetchError(DocumentError):
@@ -105,7 +106,7 @@ class Fetcher:
         self.settings = settings
         self.agent = user_agent(settings)
         self.client = client or httpx.Client(
-            headers={"User-Agent": self.agent}, follow_redirects=True,
+            headers={"User-Agent": self.agent}, follow_redirects=False,  # followed here, each hop checked against robots.txt
             timeout=httpx.Timeout(settings.fetch_timeout), trust_env=False,
         )
         self._robots: dict[str, urllib.robotparser.RobotFileParser | str] = {}
@@ -182,11 +183,6 @@ class Fetcher:
     def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
             accept: str | None = None) -> Response:
         """GET a URL politely. Raises :class:`NotModified` (a 304) or :class:`FetchError`."""
-        if not url.startswith(("http://", "https://")):
-            raise FetchError(f"not an http(s) URL: {url}")
-        ok, why = self.allowed(url)
-        if not ok:
-            raise FetchError(why)
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -194,7 +190,18 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         if accept:
             headers["Accept"] = accept
-        return self._request(url, headers, max_bytes=self.settings.fetch_max_bytes)
+        for _hop in range(MAX_REDIRECTS + 1):
+            if not url.startswith(("http://", "https://")):
+                raise FetchError(f"not an http(s) URL: {url}")
+            ok, why = self.allowed(url)
+            if not ok:
+                raise FetchError(why)
+            r = self._request(url, headers, max_bytes=self.settings.fetch_max_bytes)
+            if r.status in (301, 302, 303, 307, 308) and r.headers.get("location"):
+                url = urljoin(url, r.headers["location"])
+                continue
+            return r
+        raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
     def _request(self, url: str, headers: dict, *, max_bytes: int) -> Response:
         host = host_key(url)
@@ -237,6 +244,8 @@ class Fetcher:
         with self.client.stream("GET", url, headers=headers) as r:
             if r.status_code == 304:
                 return Response(str(r.url), 304, b"", headers=dict(r.headers))
+            if r.is_redirect:
+                return Response(str(r.url), r.status_code, b"", headers=dict(r.headers))
             if r.status_code >= 400:
                 return r.status_code, f"HTTP {r.status_code} {r.reason_phrase}".strip()
             declared = r.headers.get("content-length")
