@@ -160,7 +160,7 @@ def sync(
         while True:
             started = time.monotonic()
             try:
-                _sync_once(settings, json_out)
+                _sync_once(settings, json_out, scheduled=True)
             except typer.Exit:
                 raise
             except Exception as exc:  # one bad run (index busy, embedder down) does not end the schedule
@@ -173,7 +173,8 @@ def sync(
         raise typer.Exit(0)
 
 
-def _sync_once(settings, json_out: bool):
+def _sync_once(settings, json_out: bool, scheduled: bool = False):
+    """One sync, its report printed. ``scheduled``: errors are raised (the schedule goes on), not fatal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from qa.app.progress import RichSyncProgress
@@ -192,6 +193,8 @@ def _sync_once(settings, json_out: bool):
                           console=console, transient=False) as progress:
                 report = sync_feeds(settings, embedder, store, registry=reg, progress=RichSyncProgress(progress))
         except (StoreError, EmbeddingError, IndexBusy, ValueError) as exc:
+            if scheduled:
+                raise
             fail(str(exc))
     if json_out:
         out.print(json.dumps(report.as_json(), ensure_ascii=False), markup=False)
