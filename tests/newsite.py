@@ -31,6 +31,7 @@ class Page:
     validators: bool = True
     modified: float = 0.0
     location: str | None = None  # a redirect (with status 301/302)
+    retry_after: str | None = None  # sent with the 503s of fail_times
 
 
 class NewsSite:
@@ -106,6 +107,8 @@ class NewsSite:
             h.send_response(status)
             if p is not None and p.location:
                 h.send_header("Location", p.location)
+            if p is not None and p.retry_after and status == 503:
+                h.send_header("Retry-After", p.retry_after)
             for k, v in extra.items():
                 h.send_header(k, v)
             if status == 304:

@@ -39,6 +39,7 @@ def site():
         s.page("/big-chunked.html", article_html("Big", ["y " * 40_000]), chunked=True)
         s.page("/report.pdf", b"%PDF-1.4 not html", ctype="application/pdf")
         s.page("/flaky.html", EN_PAGE, fail_times=1)
+        s.page("/busy.html", EN_PAGE, fail_times=1, retry_after="1")
         s.page("/down.html", EN_PAGE, status=503)
         s.page("/old/da-nang.html", b"", status=301, location="/world/da-nang-night-market")
         s.page("/go/secret", b"", status=302, location="/private/secret.html")
@@ -131,6 +132,9 @@ def test_retries_with_backoff_then_give_up(site, tmp_path):
             f.get(site.url + "/down.html")
         assert "HTTP 503" in str(exc.value) and "after 2 attempts" in str(exc.value)
         assert len(site.requests("/down.html")) == 2
+        t0 = time.perf_counter()
+        assert f.get(site.url + "/busy.html").status == 200  # 503 with Retry-After: 1, then 200
+        assert time.perf_counter() - t0 >= 0.9
 
 
 def test_requests_to_one_host_are_spaced(site, tmp_path):

@@ -7,7 +7,9 @@
   a missing one (4xx but 401/403) allows everything; its ``Crawl-delay`` is honoured;
 * requests to one host are spaced by ``QA_FETCH_DELAY`` seconds;
 * timeouts (``QA_FETCH_TIMEOUT``), connection errors, 429 and 5xx are retried
-  ``QA_FETCH_RETRIES`` times with exponential backoff (``QA_FETCH_BACKOFF``, doubling);
+  ``QA_FETCH_RETRIES`` times with exponential backoff (``QA_FETCH_BACKOFF``, doubling), or
+  after the server's ``Retry-After`` when longer (up to a minute);
+* redirects are followed here (at most 5), each hop checked against its host's robots.txt;
 * bodies are streamed and abandoned beyond ``QA_FETCH_MAX_BYTES``;
 * conditional GETs: pass the ``etag`` / ``last_modified`` of the previous fetch and a 304
   comes back as :class:`NotModified`.
@@ -37,6 +39,7 @@ from qa.text import fold
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 MAX_REDIRECTS = 5
+MAX_RETRY_AFTER = 60.0  # seconds: the longest Retry-After waited for before a retry
 
 
 class FetchError(DocumentError):
@@ -208,9 +211,10 @@ class Fetcher:
         attempts = max(0, self.settings.fetch_retries) + 1
         backoff = max(0.0, self.settings.fetch_backoff)
         last_error = "no attempt"
+        retry_after = 0.0
         for attempt in range(attempts):
             if attempt:
-                time.sleep(backoff * (2 ** (attempt - 1)))
+                time.sleep(max(backoff * (2 ** (attempt - 1)), retry_after))
             with self._host_lock(host):
                 self._wait_turn(host, self._delay(host) if not url.endswith("/robots.txt") else self.settings.fetch_delay)
                 self.requests += 1
@@ -228,7 +232,7 @@ class Fetcher:
                 if result.status == 304:
                     raise NotModified(url)
                 return result
-            status, message = result
+            status, message, retry_after = result
             if status == 429 or status >= 500:
                 last_error = message
                 continue
@@ -240,14 +244,17 @@ class Fetcher:
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
         raise FetchError(last_error + tries, status)
 
-    def _once(self, url: str, headers: dict, max_bytes: int) -> Response | tuple[int, str]:
+    def _once(self, url: str, headers: dict, max_bytes: int) -> Response | tuple[int, str, float]:
         with self.client.stream("GET", url, headers=headers) as r:
             if r.status_code == 304:
                 return Response(str(r.url), 304, b"", headers=dict(r.headers))
             if r.is_redirect:
                 return Response(str(r.url), r.status_code, b"", headers=dict(r.headers))
             if r.status_code >= 400:
-                return r.status_code, f"HTTP {r.status_code} {r.reason_phrase}".strip()
+                wait = r.headers.get("retry-after", "").strip()
+                # a server asking for a pause (429/503) gets it, up to a minute; an HTTP date counts as a minute
+                retry_after = min(float(wait), MAX_RETRY_AFTER) if wait.isdigit() else (MAX_RETRY_AFTER if wait else 0.0)
+                return r.status_code, f"HTTP {r.status_code} {r.reason_phrase}".strip(), retry_after
             declared = r.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise FetchError(f"too large: {int(declared):,} bytes (limit {max_bytes:,}, QA_FETCH_MAX_BYTES)", r.status_code)
