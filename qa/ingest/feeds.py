@@ -8,7 +8,8 @@ status and error, and how many syncs in a row failed on it.
 
 A sync (:func:`sync_feeds`):
 
-1. fetches every feed with a conditional GET (a 304 costs nothing) and records new items;
+1. fetches every feed with a conditional GET (a 304 costs nothing; a sitemap index: each of its
+   sitemaps too, with their own validators) and records new items;
 2. hands the items that need a look to the ingest pipeline as :class:`~qa.ingest.web.UrlSource` s:
    new ones, failed ones (retried every sync until they succeed) and ingested ones first
    seen less than ``QA_FEED_RECHECK_DAYS`` ago, these with a conditional GET: a 304 or
@@ -61,6 +62,13 @@ CREATE TABLE IF NOT EXISTS items (
     failures INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS items_feed ON items(feed_url);
+CREATE TABLE IF NOT EXISTS parts (
+    feed_url TEXT NOT NULL,
+    url TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    PRIMARY KEY (feed_url, url)
+);
 """
 
 
@@ -110,6 +118,7 @@ class FeedRegistry:
             self.db.execute("BEGIN")
             cur = self.db.execute("DELETE FROM feeds WHERE url = ?", (url,))
             self.db.execute("DELETE FROM items WHERE feed_url = ?", (url,))
+            self.db.execute("DELETE FROM parts WHERE feed_url = ?", (url,))
         return cur.rowcount == 1
 
     def feeds(self) -> list[dict]:
@@ -165,6 +174,25 @@ class FeedRegistry:
                         "UPDATE items SET last_status = ?, last_error = NULL, failures = 0, last_fetched = ?, "
                         "content_hash = COALESCE(?, content_hash), etag = ?, last_modified = ? WHERE url = ?",
                         (status, now, sha, etag, lm, url))
+
+    # -- the sitemaps of a sitemap index
+    def parts(self, feed_url: str) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM parts WHERE feed_url = ? ORDER BY rowid", (feed_url,))]
+
+    def set_parts(self, feed_url: str, urls: list[str]) -> None:
+        """The index's sitemaps now: new ones added (no validators), gone ones dropped."""
+        with self.db:
+            self.db.execute("BEGIN")
+            keep = set(urls)
+            for p in self.parts(feed_url):
+                if p["url"] not in keep:
+                    self.db.execute("DELETE FROM parts WHERE feed_url = ? AND url = ?", (feed_url, p["url"]))
+            for u in urls:
+                self.db.execute("INSERT OR IGNORE INTO parts(feed_url, url) VALUES (?, ?)", (feed_url, u))
+
+    def update_part(self, feed_url: str, url: str, etag: str | None, last_modified: str | None) -> None:
+        self.db.execute("UPDATE parts SET etag = ?, last_modified = ? WHERE feed_url = ? AND url = ?",
+                        (etag, last_modified, feed_url, url))
 
     def last_sync(self) -> float | None:
         r = self.db.execute("SELECT MAX(last_sync) FROM feeds").fetchone()
@@ -331,6 +359,63 @@ def _due(item: dict, manifest: dict, now: float, recheck_s: float) -> tuple[bool
     return True, conditional
 
 
+def _sync_feed(f: dict, registry: FeedRegistry, fetcher: Fetcher, progress: SyncProgress) -> FeedResult:
+    """Fetch one feed (conditionally) and record the items it lists.
+
+    A sitemap index keeps its sitemaps and their validators in the registry: each sitemap is
+    fetched with its own conditional GET, also when the index itself answers 304.
+    """
+    url, now = f["url"], time.time()
+    try:
+        try:
+            r = fetcher.get(url, etag=f["etag"], last_modified=f["last_modified"], accept=FEED_ACCEPT)
+        except NotModified:
+            status, kind, title, etag, lm, items = "not_modified", f["kind"], f["title"], f["etag"], f["last_modified"], []
+            children = [p["url"] for p in registry.parts(url)] if kind == "sitemapindex" else []
+        else:
+            parsed = parse_feed(r.content, r.url)
+            status, kind, title, etag, lm, items = "ok", parsed.kind, parsed.title or f["title"], r.etag, r.last_modified, parsed.items
+            children = parsed.sitemaps
+            registry.set_parts(url, children)
+        errors, read = [], 0
+        known = {p["url"]: p for p in registry.parts(url)}
+        for child in children:
+            part = known.get(child, {})
+            try:
+                cr = fetcher.get(child, etag=part.get("etag"), last_modified=part.get("last_modified"), accept=FEED_ACCEPT)
+            except NotModified:
+                read += 1
+                continue
+            except DocumentError as exc:
+                errors.append(f"{child}: {exc}")
+                continue
+            try:
+                sub = parse_feed(cr.content, cr.url)
+                if sub.kind == "sitemapindex":  # an index of indexes: read in full
+                    sub, _, _ = fetch_feed(fetcher, child, depth=1)
+            except (DocumentError, FeedError) as exc:
+                errors.append(f"{child}: {exc}")
+                continue
+            read += 1
+            items = items + sub.items
+            registry.update_part(url, child, cr.etag, cr.last_modified)
+        if children and not read:
+            raise FeedError("no readable sitemap in the index: " + "; ".join(errors[:3]))
+        for e in errors:
+            progress.warn(f"feed {url}: {e}")
+    except (DocumentError, FeedError) as exc:
+        registry.update_feed(url, last_sync=now, last_status="failed", last_error=str(exc))
+        progress.warn(f"feed {url}: {exc}")
+        return FeedResult(url, "failed", str(exc))
+    new = registry.add_items(url, _dedupe(items))
+    error = "; ".join(errors[:3]) if errors else None
+    if status == "not_modified" and new:
+        status = "ok"  # the index did not change, one of its sitemaps did
+    registry.update_feed(url, kind=kind, title=title, etag=etag, last_modified=lm, last_sync=now,
+                         last_status=status, last_error=error)
+    return FeedResult(url, status, error, len(_dedupe(items)), new)
+
+
 def sync_feeds(settings: Settings, embedder, store, *, registry: FeedRegistry | None = None,
                fetcher: Fetcher | None = None, progress: SyncProgress | None = None,
                only: list[str] | None = None) -> SyncReport:
@@ -346,23 +431,8 @@ def sync_feeds(settings: Settings, embedder, store, *, registry: FeedRegistry | 
         feeds = [f for f in registry.feeds() if only is None or f["url"] in only]
         progress.feeds_total(len(feeds))
         for f in feeds:
-            url = f["url"]
-            now = time.time()
-            try:
-                parsed, etag, lm = fetch_feed(fetcher, url, etag=f["etag"], last_modified=f["last_modified"])
-            except NotModified:
-                report.feeds.append(FeedResult(url, "not_modified"))
-                registry.update_feed(url, last_sync=now, last_status="not_modified", last_error=None)
-            except (DocumentError, FeedError) as exc:
-                report.feeds.append(FeedResult(url, "failed", str(exc)))
-                registry.update_feed(url, last_sync=now, last_status="failed", last_error=str(exc))
-                progress.warn(f"feed {url}: {exc}")
-            else:
-                new = registry.add_items(url, parsed.items)
-                report.feeds.append(FeedResult(url, "ok", None, len(parsed.items), new))
-                registry.update_feed(url, kind=parsed.kind, title=parsed.title or f["title"], etag=etag, last_modified=lm,
-                                     last_sync=now, last_status="ok", last_error=None)
-            progress.feed_done(url)
+            report.feeds.append(_sync_feed(f, registry, fetcher, progress))
+            progress.feed_done(f["url"])
 
         manifest = store.manifest(refresh=True)
         now = time.time()
