@@ -2,9 +2,11 @@
 
 A streaming pipeline:
 
-* a reader thread hashes each file, skips unchanged ones (same sha256 and chunker as
-  the committed record), and cleans + chunks the changed ones, a few documents ahead of
-  the encoder (bounded queue: memory stays flat however large the batch);
+* a reader thread hashes each source (a file, or a page fetched from a URL: see
+  :mod:`qa.ingest.sources`), skips unchanged ones (same sha256 and chunker as the committed
+  record, or an HTTP 304), and cleans + chunks the changed ones, a few documents ahead of
+  the encoder (bounded queue: memory stays flat however large the batch; page fetches
+  overlap with embedding);
 * the calling thread packs chunk texts of consecutive documents into full encoder batches
   (``QA_EMBEDDINGS_BATCH_SIZE``);
 * a writer thread commits each document (:meth:`Store.write_document`) as soon as all of
