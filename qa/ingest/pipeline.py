@@ -226,13 +226,19 @@ def ingest_paths(
     progress = progress or Progress()
     files, skipped = discover(paths)
     sources: list[Source] = [FileSource(f, id_fn(f) if id_fn else f.stem) for f in files]
+    own = None
     if urls:
         from qa.ingest.web import Fetcher, UrlSource, url_doc_id
 
-        fetcher = fetcher or Fetcher(settings)
-        sources += [UrlSource(u, url_doc_id(u), fetcher) for u in urls]
-    return ingest_sources(sources, settings, embedder, store, sync=sync, progress=progress,
-                          skipped=[(str(p), why) for p, why in skipped])
+        if fetcher is None:
+            fetcher = own = Fetcher(settings)
+        sources += [UrlSource(u, url_doc_id(u), fetcher) for u in dict.fromkeys(urls)]  # each URL once
+    try:
+        return ingest_sources(sources, settings, embedder, store, sync=sync, progress=progress,
+                              skipped=[(str(p), why) for p, why in skipped])
+    finally:
+        if own is not None:
+            own.close()
 
 
 def ingest_sources(
