@@ -101,6 +101,17 @@ class Settings(BaseSettings):
     rerank_top: int = Field(20, ge=1, description="Candidates the reranker reorders")
     llm: str = Field("extractive", description="extractive | openai:<model> | llamacpp:<path.gguf>")
 
+    # --- fetching (qa ingest URL, qa feeds, qa sync) -----------------------------
+    fetch_delay: float = Field(1.0, ge=0, description="Seconds between two requests to the same host (robots.txt Crawl-delay wins when longer)")
+    fetch_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a server (connect, and between bytes)")
+    fetch_max_bytes: int = Field(5_000_000, ge=1024, description="Largest page or feed downloaded; bigger ones are abandoned and reported")
+    fetch_retries: int = Field(2, ge=0, description="Retries after a timeout, connection error, 429 or 5xx (exponential backoff)")
+    fetch_backoff: float = Field(1.0, ge=0, description="Seconds before the first retry; doubled for each further one")
+    user_agent: str | None = Field(None, description="User-Agent of the fetcher (default qa-news/<version> (+project page)); put a contact URL in it")
+    feed_recheck_days: float = Field(
+        7.0, ge=0, description="qa sync re-checks (conditional GET) ingested feed items first seen this many days ago or less (0: never re-check)"
+    )
+
     # --- server (qa serve / python app.py) ------------------------------------
     host: str = Field("127.0.0.1", description="Address the server listens on (0.0.0.0: all interfaces)")
     port: int = Field(7860, ge=0, le=65535, description="Server port")

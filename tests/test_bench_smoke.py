@@ -68,3 +68,10 @@ def test_query_bench_runs(tmp_path, server, mode):
             assert row["passes"]["cold"]["sentences_embedded_per_question"] > 0
     assert data["mode"] == ("server" if server else "embedded")
     assert data["loop"]["questions"] == 3
+
+
+def test_sync_bench_runs(tmp_path):
+    data = _run(["bench/sync.py", "--items", "4"], tmp_path)
+    assert data["first_sync_added"] == 4 and data["first_sync_chunks"] == data["files_chunks"] > 0
+    assert data["resync_embeddings"] == 0 and data["resync_not_modified"] == 4
+    assert data["ratio_feed_vs_files"] > 0

@@ -348,6 +348,14 @@ def create_app(settings: Settings, *, ui: bool = True, service: Service | None =
         except Exception as exc:
             _fail(exc)
 
+    @app.get("/api/feeds", responses=errors, tags=["index"])
+    async def feeds() -> dict:
+        """The feeds `qa sync` ingests: last sync, status, last error, items (read-only)."""
+        try:
+            return await run_in_threadpool(service.feeds)
+        except Exception as exc:
+            _fail(exc)
+
     @app.get("/api/documents/{doc_id}/text", response_class=PlainTextResponse, responses=errors, tags=["index"])
     async def document_text(doc_id: str):
         """The cleaned text of one document, as plain text (what the passages were cut from)."""

@@ -38,6 +38,15 @@ def _register_feedback() -> None:
 
 _register_feedback()
 
+
+def _register_feeds() -> None:
+    from qa.app.feeds_cli import register
+
+    register(app)
+
+
+_register_feeds()
+
 console = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
@@ -70,7 +79,7 @@ def _known_errors():
 
 @app.command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="Files or folders (.txt, .md, .html)"),
+    paths: list[str] = typer.Argument(..., help="Files or folders (.txt, .md, .html), or article URLs (http/https)"),
     sync: bool = typer.Option(False, "--sync", help="Remove indexed documents whose files are gone"),
     rebuild: bool = typer.Option(False, "--rebuild", help="Drop the index and re-embed everything"),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON"),
@@ -78,7 +87,7 @@ def ingest(
     embeddings: Optional[str] = EmbeddingsOpt,
     config: Optional[Path] = ConfigOpt,
 ) -> None:
-    """Index articles: clean, chunk, embed, store. Unchanged files cost nothing."""
+    """Index articles: clean, chunk, embed, store. Unchanged files cost nothing. URLs are fetched politely (QA_FETCH_*)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from qa.index.embeddings import make_embedder
@@ -94,7 +103,9 @@ def ingest(
         else:
             store = Store(settings, embedder.describe())
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False) as progress:
-            report = ingest_paths(paths, settings, embedder, store, sync=sync, progress=RichIngestProgress(progress))
+            urls = [p for p in paths if p.startswith(("http://", "https://"))]
+            files = [Path(p) for p in paths if not p.startswith(("http://", "https://"))]
+            report = ingest_paths(files, settings, embedder, store, sync=sync, progress=RichIngestProgress(progress), urls=urls)
     except _known_errors() as exc:
         _fail(str(exc))
     if json_out:

@@ -42,3 +42,18 @@ class RichIngestProgress(Progress):
 
     def warn(self, message: str) -> None:
         self.p.console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+class RichSyncProgress(RichIngestProgress):
+    """`qa sync`: a bar for the feeds fetched, then the ingest bars (pages, chunks)."""
+
+    def __init__(self, progress, prefix: str = "") -> None:
+        self.feeds = progress.add_task(f"{prefix}feeds", total=None)
+        super().__init__(progress, prefix)
+        self.p.update(self.files, description=f"{prefix}pages")
+
+    def feeds_total(self, n: int) -> None:
+        self.p.update(self.feeds, total=n)
+
+    def feed_done(self, url: str) -> None:
+        self.p.advance(self.feeds)

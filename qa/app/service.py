@@ -208,3 +208,16 @@ class Service:
         with self.ingest_lock:
             engine = self.engine(create=True)
             return ingest_paths(paths, self.settings, engine.embedder, engine.store, progress=progress)
+
+    # -- feeds (read-only: `qa feeds` and `qa sync` manage them)
+    def feeds(self) -> dict:
+        """The registered feeds (``<index_dir>/feeds.sqlite``) and the last sync; empty when there is none."""
+        from qa.ingest.feeds import FeedRegistry, registry_path
+
+        if not registry_path(self.settings).exists():
+            return {"feeds": [], "last_sync": None}
+        with FeedRegistry.open(self.settings) as reg:
+            feeds = reg.feeds()
+            return {"feeds": [{k: f[k] for k in ("url", "kind", "title", "last_sync", "last_status", "last_error",
+                                                  "items", "ingested", "pending")} for f in feeds],
+                    "last_sync": reg.last_sync()}

@@ -391,6 +391,33 @@ def feedback_ui(chatbot: gr.Chatbot, state: gr.State, settings, *, channel: str)
     return hide, [box, status]
 
 
+def feeds_html(service) -> str:
+    """The read-only feeds panel: each feed, its last sync, status and items."""
+    import datetime
+
+    try:
+        data = service.feeds()
+    except Exception as exc:  # never break the page over the feed registry
+        return f"<p>⚠ feeds unavailable: {esc(type(exc).__name__)}</p>"
+    if not data["feeds"]:
+        return "<p>No feeds. Add one with <code>qa feeds add URL</code>, then <code>qa sync</code>.</p>"
+
+    def when(ts):
+        return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "never"
+
+    rows = []
+    for f in data["feeds"]:
+        error = f"<br><small>{esc(f['last_error'])}</small>" if f["last_error"] else ""
+        pending = f" ({f['pending']} pending)" if f["pending"] else ""
+        rows.append(f"<tr><td>{esc(f['title'] or f['url'])}<br><small>{esc(f['url'])}</small></td>"
+                    f"<td>{esc(when(f['last_sync']))}</td><td>{esc(f['last_status'] or '–')}{error}</td>"
+                    f"<td>{f['ingested']} / {f['items']}{pending}</td></tr>")
+    rows = "".join(rows)
+    return (f"<p>Last sync · Lần đồng bộ gần nhất: {esc(when(data['last_sync']))}</p>"
+            "<table id='qa-feeds-table'><thead><tr><th>feed</th><th>last sync</th><th>status</th><th>ingested / items</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
 def build_ui(service, *, embed: bool = False) -> gr.Blocks:
     settings = service.settings
 
@@ -524,6 +551,9 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
                     index_btn = gr.Button("Index uploaded articles", variant="primary")
                     upload_out = gr.HTML(padding=False)
                     index_btn.click(upload, [files], [upload_out, header], api_visibility="private")
+            with gr.Accordion("Feeds · Nguồn tin", open=False, elem_id="qa-feeds"):
+                feeds_out = gr.HTML(feeds_html(service), padding=False)
+            demo.load(lambda: feeds_html(service), None, feeds_out, api_visibility="private")
             demo.load(lambda: header_html(service), None, header, api_visibility="private")
     demo.queue(default_concurrency_limit=max(2, settings.api_workers * 2))
     return demo

@@ -35,10 +35,15 @@ def read_text(path: Path) -> tuple[str, bytes]:
         raise DocumentError(f"unreadable: permission denied ({exc.strerror})") from exc
     except OSError as exc:
         raise DocumentError(f"unreadable: {exc.strerror or exc}") from exc
+    return decode_text(data), data
+
+
+def decode_text(data: bytes, what: str = "file") -> str:
+    """Decode bytes as UTF-8, refusing empty, binary and wrongly encoded content."""
     if not data.strip():
-        raise DocumentError("empty file")
+        raise DocumentError(f"empty {what}")
     if b"\x00" in data[:8192]:
-        raise DocumentError("binary file (contains NUL bytes), not text")
+        raise DocumentError(f"binary {what} (contains NUL bytes), not text")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -49,8 +54,8 @@ def read_text(path: Path) -> tuple[str, bytes]:
         ) from exc
     controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
     if controls > max(8, len(text[:8192]) // 50):
-        raise DocumentError("binary file (too many control characters), not text")
-    return text, data
+        raise DocumentError(f"binary {what} (too many control characters), not text")
+    return text
 
 
 def _guess_legacy_encoding(data: bytes) -> str:
@@ -164,12 +169,12 @@ def _same_text(a: str, b: str) -> bool:
 # loaders
 
 
-def _html_parts(html: str) -> tuple[str | None, str, Header]:
+def _html_parts(html: str, url: str | None = None) -> tuple[str | None, str, Header]:
     import trafilatura
     from trafilatura.settings import set_date_params
 
     extracted = trafilatura.bare_extraction(
-        html, include_comments=False, include_tables=True, include_images=False, with_metadata=True,
+        html, url=url, include_comments=False, include_tables=True, include_images=False, with_metadata=True,
         date_extraction_params=set_date_params(extensive=False),
     )
     if extracted is None:
@@ -196,24 +201,50 @@ def load_document(path: Path, doc_id: str | None = None) -> Document:
         raise DocumentError(f"unsupported file type '{suffix or path.name}'")
     raw, data = read_text(path)
     if suffix in {".html", ".htm"}:
-        title, text, page = _html_parts(raw)
-        t2, body, captions, header = clean_news_text(text, has_title_line=False)
-        title = nfc(title) if title else t2
-        header = Header(outlet=page.outlet or header.outlet, author=page.author or header.author,
-                        published=page.published or header.published)
+        title, body, captions, header = _html_article(raw)
     else:
         title, body, captions, header = clean_news_text(raw, has_title_line=True)
+    return _document(title, body, captions, header, data, doc_id or path.stem, str(path.resolve()), path.stem)
+
+
+def load_html_document(data: bytes, source: str, doc_id: str, charset: str | None = None) -> Document:
+    """An article page fetched from ``source`` (its URL), cleaned like an .html file.
+
+    ``charset``: the encoding the server declared (UTF-8 when unset)."""
+    if charset and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        try:
+            data_text = data.decode(charset)
+        except (LookupError, UnicodeDecodeError) as exc:
+            raise DocumentError(f"page not decodable as its declared charset {charset!r}") from exc
+        raw = decode_text(data_text.encode("utf-8"), "page")
+    else:
+        raw = decode_text(data, "page")
+    title, body, captions, header = _html_article(raw, url=source)
+    return _document(title, body, captions, header, data, doc_id, source, doc_id)
+
+
+def _html_article(raw: str, url: str | None = None) -> tuple[str | None, list[str], list[str], Header]:
+    title, text, page = _html_parts(raw, url)
+    t2, body, captions, header = clean_news_text(text, has_title_line=False)
+    title = nfc(title) if title else t2
+    header = Header(outlet=page.outlet or header.outlet, author=page.author or header.author,
+                    published=page.published or header.published)
+    return title, body, captions, header
+
+
+def _document(title: str | None, body: list[str], captions: list[str], header: Header, data: bytes,
+              doc_id: str, source: str, fallback_title: str) -> Document:
     if body and title and _same_text(body[0], title) and len(body[0]) <= len(title) + 2:
         body = body[1:]  # an HTML page's <h1>, or a title repeated on the next line
     if not body:
         raise DocumentError("no article text left after cleanup")
-    title = nfc(title or path.stem)
+    title = nfc(title or fallback_title)
     body_text = "\n\n".join(body)
     text = body_text + ("\n\n" + "\n\n".join(captions) if captions else "")
     return Document(
-        id=doc_id or path.stem,
+        id=doc_id,
         title=title,
-        source=str(path.resolve()),
+        source=source,
         text=text,
         body_end=len(body_text),
         sha256=hashlib.sha256(data).hexdigest(),

@@ -2,9 +2,11 @@
 
 A streaming pipeline:
 
-* a reader thread hashes each file, skips unchanged ones (same sha256 and chunker as
-  the committed record), and cleans + chunks the changed ones, a few documents ahead of
-  the encoder (bounded queue: memory stays flat however large the batch);
+* a reader thread hashes each source (a file, or a page fetched from a URL: see
+  :mod:`qa.ingest.sources`), skips unchanged ones (same sha256 and chunker as the committed
+  record, or an HTTP 304), and cleans + chunks the changed ones, a few documents ahead of
+  the encoder (bounded queue: memory stays flat however large the batch; page fetches
+  overlap with embedding);
 * the calling thread packs chunk texts of consecutive documents into full encoder batches
   (``QA_EMBEDDINGS_BATCH_SIZE``);
 * a writer thread commits each document (:meth:`Store.write_document`) as soon as all of
@@ -24,7 +26,6 @@ repairs leftovers before it starts. One ingest at a time per index (a file lock)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import threading
@@ -39,7 +40,8 @@ import numpy as np
 
 from qa.ingest.chunking import chunk_document
 from qa.config import Settings
-from qa.ingest.documents import DocumentError, discover, load_document, read_text
+from qa.ingest.documents import DocumentError, discover
+from qa.ingest.sources import FileSource, Source, Unchanged, is_url
 from qa.schema import Chunk, Document
 from qa.index.embeddings import Embedder
 from qa.index.store import Store, chunker_signature
@@ -82,7 +84,7 @@ class Progress:
     """Callbacks for a progress display; the CLI passes a rich-based one."""
 
     def files_total(self, n: int) -> None: ...
-    def file_done(self, path: Path) -> None: ...
+    def file_done(self, path: str) -> None: ...  # the source's key: a path or a URL
     def chunks_total(self, n: int) -> None: ...
     def chunks_done(self, n: int) -> None: ...
     def sentences_total(self, n: int) -> None: ...
@@ -101,7 +103,7 @@ def doc_embedding_text(chunk: Chunk, settings: Settings) -> str:
 class _Job:
     """A changed document on its way through the encoder."""
 
-    path: Path
+    path: str  # the source's key (a path or a URL)
     doc: Document
     chunks: list[Chunk]
     existed: bool
@@ -118,7 +120,7 @@ class _Reader:
 
     _END = object()
 
-    def __init__(self, fn: Callable[[Path], tuple], files: list[Path], ahead: int) -> None:
+    def __init__(self, fn: Callable[[Source], tuple], files: list, ahead: int) -> None:
         self._fn = fn
         self._files = files
         self._q: queue.Queue = queue.Queue(maxsize=max(1, ahead))
@@ -216,46 +218,80 @@ def ingest_paths(
     sync: bool = False,
     progress: Progress | None = None,
     id_fn: Callable[[Path], str] | None = None,
+    urls: list[str] | None = None,
+    fetcher=None,
 ) -> IngestReport:
+    """Ingest files and folders, and (``urls``) article pages fetched with ``fetcher``
+    (a :class:`qa.ingest.web.Fetcher`, made from the settings when not given)."""
+    progress = progress or Progress()
+    files, skipped = discover(paths)
+    sources: list[Source] = [FileSource(f, id_fn(f) if id_fn else f.stem) for f in files]
+    own = None
+    if urls:
+        from qa.ingest.web import Fetcher, UrlSource, url_doc_id
+
+        if fetcher is None:
+            fetcher = own = Fetcher(settings)
+        sources += [UrlSource(u, url_doc_id(u), fetcher) for u in dict.fromkeys(urls)]  # each URL once
+    try:
+        return ingest_sources(sources, settings, embedder, store, sync=sync, progress=progress,
+                              skipped=[(str(p), why) for p, why in skipped])
+    finally:
+        if own is not None:
+            own.close()
+
+
+def ingest_sources(
+    sources: list[Source],
+    settings: Settings,
+    embedder: Embedder,
+    store: Store,
+    *,
+    sync: bool = False,
+    progress: Progress | None = None,
+    skipped: list[tuple[str, str]] | None = None,
+) -> IngestReport:
+    """The pipeline proper: every source read, cleaned, chunked, embedded and committed in order."""
     t0 = time.perf_counter()
     progress = progress or Progress()
     report = IngestReport()
     timings = {"read": 0.0, "embed": 0.0, "write": 0.0, "wait": 0.0, "flush": 0.0, "sentences": 0.0}
     with _lock(settings):
         report.recovered = store.recover()
-        files, skipped = discover(paths)
-        for p, why in skipped:
-            report.skipped.append((str(p), why))
+        for p, why in skipped or []:
+            report.skipped.append((p, why))
             progress.warn(f"skipped {p}: {why}")
         manifest = dict(store.manifest(refresh=True))
-        progress.files_total(len(files))
+        progress.files_total(len(sources))
         signature = chunker_signature(settings)
         sentvec = None
         if str(getattr(settings, "sentence_vectors", "ingest")).lower() == "ingest":
             from qa.index.sentvec import sentence_vectors
 
             sentvec = sentence_vectors(settings, embedder)
-        seen_ids: dict[str, Path] = {}
+        seen_ids: dict[str, str] = {}
 
-        def read(f: Path) -> tuple:
-            """("unchanged", path, doc_id, source) | ("failed", path, reason) | ("job", _Job)"""
-            doc_id = id_fn(f) if id_fn else f.stem
+        def read(src: Source) -> tuple:
+            """("unchanged", key, doc_id, source, location) | ("failed", key, reason) | ("job", _Job)"""
+            doc_id = src.doc_id
             try:
                 if doc_id in seen_ids:
                     raise DocumentError(f"duplicate document id '{doc_id}' (also {seen_ids[doc_id]}); rename one file")
-                seen_ids[doc_id] = f
+                seen_ids[doc_id] = src.key
                 rec = manifest.get(doc_id)
-                if rec is not None:
-                    _, data = read_text(f)
-                    if hashlib.sha256(data).hexdigest() == rec.sha256 and rec.chunker == signature:
-                        return ("unchanged", f, doc_id, rec.source)
-                doc = load_document(f, doc_id)
+                if rec is not None and rec.chunker == signature:
+                    try:
+                        if src.sha256() == rec.sha256:
+                            return ("unchanged", src.key, doc_id, rec.source, src.location)
+                    except Unchanged:
+                        return ("unchanged", src.key, doc_id, rec.source, src.location)
+                doc = src.load()
                 chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap, settings.tokenizer)
                 if not chunks:
                     raise DocumentError("no text to index")
-                return ("job", _Job(f, doc, chunks, rec is not None))
+                return ("job", _Job(src.key, doc, chunks, rec is not None))
             except DocumentError as exc:
-                return ("failed", f, str(exc))
+                return ("failed", src.key, str(exc))
 
         batch_size = max(1, settings.embeddings_batch_size)
         jobs: deque[_Job] = deque()
@@ -285,10 +321,10 @@ def ingest_paths(
                 job = jobs.popleft()
                 writer.submit(lambda job=job: write(job))
 
-        def relocate(doc_id: str, f: Path) -> None:
-            store.relocate(doc_id, str(f.resolve()))
+        def relocate(doc_id: str, location: str) -> None:
+            store.relocate(doc_id, location)
 
-        reader = _Reader(read, files, PREFETCH_DOCS)
+        reader = _Reader(read, sources, PREFETCH_DOCS)
         writer = _Writer(PREFETCH_DOCS)
         try:
             t_wait = time.perf_counter()
@@ -296,14 +332,14 @@ def ingest_paths(
                 timings["wait"] += time.perf_counter() - t_wait
                 kind = item[0]
                 if kind == "unchanged":
-                    _, f, doc_id, source = item
-                    if source != str(f.resolve()):
-                        writer.submit(lambda doc_id=doc_id, f=f: relocate(doc_id, f))
+                    _, f, doc_id, source, location = item
+                    if source != location:
+                        writer.submit(lambda doc_id=doc_id, location=location: relocate(doc_id, location))
                     report.unchanged.append(doc_id)
                     progress.file_done(f)
                 elif kind == "failed":
                     _, f, why = item
-                    report.failed.append((str(f), why))
+                    report.failed.append((f, why))
                     progress.warn(f"failed {f}: {why}")
                     progress.file_done(f)
                 else:
@@ -345,7 +381,7 @@ def ingest_paths(
         if sync:
             t = time.perf_counter()
             for doc_id, rec in list(store.manifest(refresh=True).items()):
-                if rec.source and not Path(rec.source).exists():
+                if rec.source and not is_url(rec.source) and not Path(rec.source).exists():
                     store.remove_document(doc_id)
                     report.removed.append(doc_id)
             timings["write"] += time.perf_counter() - t
