@@ -176,8 +176,12 @@ class SynthFiller:
 
         from qa.index.keyword import analyse
 
+        import datetime as dt
+
+        from qa.filters import filter_fields
+
         ids, vecs, texts, metas, kw, srcs = [], [], [], [], [], []
-        doc_rows = []
+        doc_rows, attrs = [], []
         for _ in range(n_docs):
             n = min(SYNTH_CHUNKS_PER_DOC, need - len(ids))
             if n <= 0:
@@ -202,6 +206,10 @@ class SynthFiller:
                 srcs.append(src)
             # the document's language: that of its first chunk's source
             lang = srcs[-n]["language"] if n and srcs[-n].get("language") else None
+            # a publication date spread over 2015–2025 and one of SYNTH_OUTLETS (for the filter passes)
+            date = (dt.date(2015, 1, 1) + dt.timedelta(days=(j * 37) % 4000)).isoformat()
+            outlet = SYNTH_OUTLETS[j % len(SYNTH_OUTLETS)]
+            fields = filter_fields(date, outlet, lang)
             body = "\n\n".join(p[0] for p in parts)
             sha = hashlib.sha256(body.encode("utf-8")).hexdigest()
             start = 0
@@ -212,7 +220,8 @@ class SynthFiller:
                 texts.append(text)
                 meta = {"doc_id": doc_id, "title": f"{title} ({j})", "source": f"synthetic://{doc_id}", "position": pos,
                         "start": start, "end": start + len(text), "kind": "body", "doc_sha256": sha, "n_tokens": 0,
-                        "facts": srcs[len(srcs) - len(parts) + pos].get("facts", "")}
+                        "facts": srcs[len(srcs) - len(parts) + pos].get("facts", ""), "date": date, "outlet": outlet,
+                        **fields}
                 chunk_lang = srcs[len(srcs) - len(parts) + pos].get("language")
                 if chunk_lang:  # each chunk its source's language, as ingest records it
                     meta["language"] = chunk_lang
@@ -220,7 +229,9 @@ class SynthFiller:
                 kw.append((" ".join(terms), cid, doc_id, sha))
                 start += len(text) + 2
             doc_meta = {"title": f"{parts[0][2]} ({j})", "source": f"synthetic://{doc_id}", "sha256": sha,
-                        "n_chunks": len(parts), "body_end": len(body), "ingested_at": time.time(), "chunker": self.signature}
+                        "n_chunks": len(parts), "body_end": len(body), "ingested_at": time.time(), "chunker": self.signature,
+                        "date": date, "outlet": outlet}
+            attrs.append((doc_id, fields))
             if lang:
                 doc_meta["language"] = lang
             doc_rows.append((doc_id, body, doc_meta))
@@ -234,6 +245,8 @@ class SynthFiller:
             c = st.keyword._conn()
             c.execute("BEGIN")
             c.executemany("INSERT INTO chunks(terms, chunk_id, doc_id, doc_sha) VALUES (?, ?, ?, ?)", kw)
+            c.executemany("INSERT OR REPLACE INTO doc_attrs(doc_id, date_from, date_to, outlet_key, language) VALUES (?, ?, ?, ?, ?)",
+                          [(d, f.get("date_from"), f.get("date_to"), f.get("outlet_key"), f.get("doc_language")) for d, f in attrs])
             c.execute("COMMIT")
 
         t = threading.Thread(target=keyword_rows)  # overlaps with the Chroma writes
@@ -283,6 +296,28 @@ def _max_batch(store) -> int:
 
 
 # ---------------------------------------------------------------------------- measuring
+
+
+SYNTH_OUTLETS = ["Báo Một", "Tin Hai", "Thời báo Ba", "Daily Four", "Nhật báo Năm", "Six News", "Bảy Online", "Eight Wire"]
+
+
+def filter_pass(engine, questions: list[tuple[str, str]]) -> dict:
+    """Retrieval p50/p95 unfiltered, with a one-year date range, and with one outlet (an eighth)."""
+    from qa.filters import Filters
+
+    out = {}
+    for name, f in (("none", None), ("date_range", Filters.make("2020-01-01", "2020-12-31")),
+                    ("outlet", Filters.make(outlets=[SYNTH_OUTLETS[3]]))):
+        ms = []
+        for q, lang in questions:
+            t0 = time.perf_counter()
+            engine.retriever.search(q, language=lang, filters=f)
+            ms.append((time.perf_counter() - t0) * 1000)
+        out[name] = {"retrieve_p50_ms": round(pct(ms, 50), 1), "retrieve_p95_ms": round(pct(ms, 95), 1)}
+    base = out["none"]["retrieve_p95_ms"] or 1.0
+    for name in ("date_range", "outlet"):
+        out[name]["p95_ratio"] = round(out[name]["retrieve_p95_ms"] / base, 2)
+    return out
 
 
 def ask_pass(engine, questions: list[tuple[str, str]]) -> dict:
@@ -341,6 +376,7 @@ def measure_size(n: int, settings, questions, warmup, server: ChromaServer | Non
         other = timed(engine)
         out["passes"] = {"cold": main, "warm": other}
         out.update(answer_warm_p50_ms=other["answer_p50_ms"], answer_warm_p95_ms=other["answer_p95_ms"])
+    out["filters"] = filter_pass(engine, questions)
     out.update(
         retrieve_p50_ms=main["retrieve_p50_ms"],
         retrieve_p95_ms=main["retrieve_p95_ms"],
@@ -476,6 +512,15 @@ def main(argv: list[str] | None = None) -> dict:
     label = "no-cache answer" if ingest_mode else "warm answer"
     print(table(["chunks", "retrieve p50 ms", "retrieve p95 ms", "answer p50 ms", "answer p95 ms", "sentences embedded/q",
                  f"{label} p50", f"{label} p95", "RSS MiB", "server RSS MiB"], rows))
+    frows = []
+    for n, r in result["sizes"].items():
+        f = r.get("filters") or {}
+        if f:
+            frows.append([r["chunks"], f["none"]["retrieve_p95_ms"], f["date_range"]["retrieve_p95_ms"], f["date_range"]["p95_ratio"],
+                          f["outlet"]["retrieve_p95_ms"], f["outlet"]["p95_ratio"]])
+    if frows:
+        print("filters at the index (retrieval only; target: filtered p95 ≤ 1.5 × unfiltered):")
+        print(table(["chunks", "unfiltered p95 ms", "one-year range p95 ms", "ratio", "one outlet p95 ms", "ratio"], frows))
     if "loop" in result:
         lp = result["loop"]
         print(f"memory loop: {lp['questions']} questions, RSS {lp['rss_start_mb']} → {lp['rss_after_warmup_mb']} (after warm-up) "

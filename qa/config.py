@@ -95,6 +95,9 @@ class Settings(BaseSettings):
         1.5, ge=0,
         description="Weight of a passage's agreement with the years, quarters, dates and numbers the question names (0: off)",
     )
+    preferred_outlets: str = Field(
+        "", description="Comma-separated outlets an answer cites first when several carried the same story (duplicate groups)",
+    )
     max_per_doc: int = Field(6, ge=1, description="Most passages from one document in a result list")
     neighbours: int = Field(1, ge=0, description="Neighbouring chunks attached to each passage as context")
     reranker: str = Field("none", description="none | cross-encoder:<sentence-transformers name or folder> | sentences")

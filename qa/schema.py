@@ -69,4 +69,10 @@ class Chunk:
         language = self.language or doc.language
         if language:
             meta["language"] = language
+        from qa.filters import filter_fields
+
+        meta.update(filter_fields(doc.date, doc.outlet, doc.language or language))
+        group = doc.meta.get("group")
+        if group:
+            meta["group"] = group
         return meta

@@ -23,7 +23,7 @@ import pytest
 QA = Path(__file__).resolve().parent.parent / "qa"
 
 RANKS = {"core": 0, "index": 1, "ingest": 2, "answer": 3, "eval": 4, "app": 5, "face": 6}
-CORE = {"qa.config", "qa.text", "qa.language", "qa.schema", "qa.canonical", "qa.constraints"}
+CORE = {"qa.config", "qa.text", "qa.language", "qa.schema", "qa.canonical", "qa.constraints", "qa.filters", "qa.timeexpr"}
 
 
 def stage(module: str) -> str:

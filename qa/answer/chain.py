@@ -28,6 +28,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from qa.answer.extractive import Draft, ExtractiveGenerator, make_generator, refusal_message
 from qa.answer.citations import attach_support, finalize, is_consistent
 from qa.config import Settings
+from qa.filters import Filters
 from qa.index.embeddings import make_embedder
 from qa.language import detect_language
 from qa.answer.llm import (
@@ -123,9 +124,11 @@ class Turn:
     ============  ===========================================  ==========================================
     step          reads                                        fills
     ============  ===========================================  ==========================================
-    prepare       the request: question, history, language     ``language``, ``query``, ``condense``,
-                                                               ``llm_down``
-    retrieve      ``query``, ``language``                      ``passages``, ``retrieve_ms``
+    prepare       the request: question, history, language,    ``language``, ``query``, ``condense``,
+                  filters, as_of                               ``llm_down``, ``filters``, ``time``,
+                                                               ``recency``, ``resolved_question``
+    retrieve      ``query``, ``language``, ``filters``,        ``passages``, ``retrieve_ms``
+                  ``recency``
     generate      ``question``, ``language``, ``query``,       a question about the article itself:
                   ``passages``, ``llm_down``                   ``header_draft`` (and the header passage
                                                                first in ``passages``); extractive:
@@ -154,6 +157,10 @@ class Turn:
     extractive_draft: Draft | None = None  #: LLM mode: the extractive draft (relevance verdict, fallback)
     header_draft: Draft | None = None  #: a question about the article itself, answered from its header
     answer_ms: float = 0.0
+    filters: Filters = field(default_factory=Filters)  #: what retrieval is restricted to (explicit, else from the question)
+    time: dict = field(default_factory=dict)  #: the question's time words, resolved (trace)
+    recency: bool = False  #: the question asks for the latest: newer articles first among the relevant
+    resolved_question: str = ""  #: the question with relative years/quarters/months made absolute
 
 
 class Result(TypedDict):
@@ -206,10 +213,15 @@ class Engine:
             | RunnableLambda(self._verify, name="verify")
         )
 
-    def ask(self, question: str, history: list[dict] | None = None, language: str | None = None) -> Result:
-        return self.chain().invoke({"question": question, "history": history or [], "language": language})
+    def ask(self, question: str, history: list[dict] | None = None, language: str | None = None, *,
+            filters: Filters | None = None, as_of=None) -> Result:
+        """``filters`` restrict the articles searched (:class:`qa.filters.Filters`); ``as_of`` is the
+        date relative time words ("last year", "tuần trước") are resolved against (default: today)."""
+        return self.chain().invoke({"question": question, "history": history or [], "language": language,
+                                    "filters": filters, "as_of": as_of})
 
-    def stream(self, question: str, history: list[dict] | None = None, language: str | None = None) -> Iterator[dict]:
+    def stream(self, question: str, history: list[dict] | None = None, language: str | None = None, *,
+               filters: Filters | None = None, as_of=None) -> Iterator[dict]:
         """The one streaming API (CLI ``--stream``, UI, HTTP SSE). Events, in order:
 
         - ``{"type": "token", "text": str}`` — pieces of the answer, in order (zero or more);
@@ -223,7 +235,8 @@ class Engine:
         When the model produced nothing usable before failing, the tokens are those of
         the answer that replaced it, and ``replaced_stream`` stays false.
         """
-        turn = self._retrieve(self._prepare({"question": question, "history": history or [], "language": language}))
+        turn = self._retrieve(self._prepare({"question": question, "history": history or [], "language": language,
+                                             "filters": filters, "as_of": as_of}))
         streamed = False
         for piece in self._generate_iter(turn):
             streamed = True
@@ -270,12 +283,38 @@ class Engine:
         else:
             turn.query = q
         turn.condense = info
+        self._resolve_time(turn, inp.get("filters") or Filters(), inp.get("as_of"))
         return turn
+
+    def _resolve_time(self, turn: Turn, explicit: Filters, as_of) -> None:
+        """The question's time words (:mod:`qa.timeexpr`): relative years/quarters/months made
+        absolute in the query, days/weeks into a date filter, "latest" into a recency preference.
+        An explicit date filter wins over the question's."""
+        import datetime as dt
+
+        from qa.timeexpr import resolve
+
+        if isinstance(as_of, str):
+            as_of = dt.date.fromisoformat(as_of)
+        as_of = as_of or dt.date.today()
+        res = resolve(turn.query, as_of, turn.language)
+        turn.resolved_question = resolve(turn.question, as_of, turn.language).query
+        info = {"as_of": as_of.isoformat(), **res.as_json()} if res.refs else {}
+        if res.query != turn.query:
+            turn.query = res.query
+        asked = Filters(res.since, res.until, origin="question") if (res.since or res.until) else Filters()
+        if asked and (explicit.since or explicit.until):
+            info["question_filter_ignored"] = "an explicit date filter wins"
+            asked = Filters()
+        turn.filters = explicit.merged(asked) if explicit else asked
+        turn.recency = res.recency
+        turn.time = info
 
     def _retrieve(self, turn: Turn) -> Turn:
         """Reads ``query``, ``language``; fills ``passages``, ``retrieve_ms``."""
         t = time.perf_counter()
-        turn.passages = self.retriever.search(turn.query, language=turn.language)
+        turn.passages = self.retriever.search(turn.query, language=turn.language, filters=turn.filters or None,
+                                              recency=turn.recency)
         turn.retrieve_ms = (time.perf_counter() - t) * 1000
         return turn
 
@@ -296,7 +335,7 @@ class Engine:
             turn.answer_ms = (time.perf_counter() - t) * 1000
             return
         passages = turn.passages
-        args = (turn.question, turn.language, passages)
+        args = (turn.resolved_question or turn.question, turn.language, passages)
         if not self.uses_llm:
             # retrieval used the standalone query; the answer addresses the original wording
             turn.draft = self.generator.generate(*args)
@@ -386,9 +425,10 @@ class Engine:
         # X" is not answered with the byline of an article about something else
         from qa.answer.answerability import drop_other_times
 
-        scored, vectors = self.extractive.scored_with_vectors(turn.question, turn.language, turn.passages)
-        scored, _ = drop_other_times(turn.question, turn.passages, scored)
-        ok, verdict = self.extractive.answerable(turn.question, turn.language, turn.passages, scored, vectors)
+        q = turn.resolved_question or turn.question
+        scored, vectors = self.extractive.scored_with_vectors(q, turn.language, turn.passages)
+        scored, _ = drop_other_times(q, turn.passages, scored)
+        ok, verdict = self.extractive.answerable(q, turn.language, turn.passages, scored, vectors)
         if not ok and metadata.names_title(turn.question, turn.passages) is not None:
             ok, verdict["title_quoted"] = True, True  # the question quotes the article's title
         if not ok:
@@ -413,6 +453,10 @@ class Engine:
         """Reads the whole turn; returns the result (the object ``ask`` returns, see :class:`Result`)."""
         passages = turn.passages
         trace: dict = {"query": turn.query, "condense": turn.condense}
+        if turn.filters:
+            trace["filters"] = turn.filters.as_json()
+        if turn.time:
+            trace["time"] = turn.time
         if turn.header_draft is not None:
             draft = turn.header_draft
             trace.update(draft.trace)

@@ -46,6 +46,9 @@ def finalize(answer: str, passages: list[Passage], quotes: dict[int, str] | None
                 "start": p.meta.get("start"),
                 "end": p.meta.get("end"),
                 "score": round(float(p.score), 4),
+                "published": p.meta.get("date"),
+                "outlet": p.meta.get("outlet"),
+                "also_reported_by": list(p.meta.get("also_reported_by") or []),
             }
         )
     return text, citations, {"dropped_markers": dropped}

@@ -85,6 +85,10 @@ class NewsRetriever(BaseRetriever):
     kw_per_language: bool = True  # standardise keyword scores within each passage language
     calibration_prior: float = 5.0  # pseudo-count pulling a small language pool's background to the global one
     constraint_weight: float = 1.5  # weight of the question-constraint agreement (qa.constraints)
+    recency_weight: float = 0.75  # "latest": newest article's lift, among candidates within recency_margin of the best
+    recency_margin: float = 1.0
+    preferred_outlets: tuple = ()  # a duplicate group is cited from one of these first (folded names)
+    group_margin: float = 0.5  # members of a group within this fused margin of its best count as equally good
 
     @classmethod
     def from_settings(cls, settings, store, embedder) -> "NewsRetriever":
@@ -107,6 +111,7 @@ class NewsRetriever(BaseRetriever):
             language_calibration=settings.language_calibration,
             kw_per_language=settings.keyword_per_language,
             constraint_weight=settings.constraint_weight,
+            preferred_outlets=tuple(o.strip() for o in settings.preferred_outlets.split(",") if o.strip()),
             # only with vectors for every sentence: a partly filled (lazy) cache would favour
             # the passages that happen to have been answered from before
             sentvec=_sentvec(settings, embedder) if settings.sentence_weight > 0 and settings.sentence_vectors == "ingest" else None,
@@ -121,17 +126,24 @@ class NewsRetriever(BaseRetriever):
 
         return self.kw_weight_vi if has_diacritics(query) else self.kw_weight_vi_plain
 
-    def search(self, query: str, k: int | None = None, language: str | None = None) -> list[Passage]:
+    def search(self, query: str, k: int | None = None, language: str | None = None, filters=None,
+               recency: bool = False) -> list[Passage]:
+        """The best ``k`` passages for ``query``; ``filters`` (:class:`qa.filters.Filters`) restrict
+        both the dense and the keyword side at the index, before their top-k."""
         from qa.language import detect_language
 
         k = k or self.k
         lang = language or detect_language(query)
-        ps = self.candidates(query, lang, k)
+        ps = self.candidates(query, lang, k, filters)
         if not ps:
             return []
-        ordered = self.rank(ps, self._fuse(ps, self._weight(lang, query)))
+        fused = self._fuse(ps, self._weight(lang, query))
+        if recency:
+            fused = fused + self._recency(ps, fused)
+        ordered = self.rank(ps, fused)
         if self.reranker is not None and self.mode == "hybrid":
             ordered = self._rerank(query, ordered)
+        ordered = self.one_per_group(ordered, lang)
         out: list[Passage] = []
         per_doc: dict[str, int] = {}
         for p in ordered:
@@ -148,7 +160,7 @@ class NewsRetriever(BaseRetriever):
             self._expand(out)
         return out
 
-    def candidates(self, query: str, lang: str, k: int | None = None) -> list[Passage]:
+    def candidates(self, query: str, lang: str, k: int | None = None, filters=None) -> list[Passage]:
         """Every candidate (dense pools + keyword hits), each traced with every score, before fusion."""
         from qa.index.keyword import query_terms
 
@@ -156,11 +168,11 @@ class NewsRetriever(BaseRetriever):
         embedder: Embedder = self.embedder
         fetch = max(self.fetch_k, k or self.k)
         qv = embedder.embed_query_vec(query) if self.mode != "keyword" else None
-        pools = self._language_pools(qv, fetch) if qv is not None else {}
+        pools = self._language_pools(qv, fetch, filters) if qv is not None else {}
         if pools:  # the overall top ``fetch`` is within the union of the per-language ones
             dense = sorted((h for hits in pools.values() for h in hits), key=lambda h: -h.score)[:fetch]
         else:
-            dense = store.query(qv, fetch) if qv is not None else []
+            dense = store.query(qv, fetch, filters=filters) if qv is not None else []
         kw: list[Hit] = []
         terms: list[str] = []
         if self.mode != "dense":
@@ -168,7 +180,7 @@ class NewsRetriever(BaseRetriever):
             terms = query_terms(query, strong_only=strong)
             if self.mode == "keyword" and not terms:
                 terms = query_terms(query)
-            kw = store.keyword_search(terms, fetch)
+            kw = store.keyword_search(terms, fetch, filters)
 
         cands: dict[str, Passage] = {}
         for rank, h in enumerate(dense, 1):
@@ -205,6 +217,73 @@ class NewsRetriever(BaseRetriever):
         if self.mode == "hybrid":
             self._constraints(query, ps)
         return ps
+
+    def _recency(self, ps: list[Passage], fused: np.ndarray) -> np.ndarray:
+        """The question asks for the latest ("latest", "mới nhất"): among the candidates within
+        ``recency_margin`` of the best, newer articles gain up to ``recency_weight`` (by the rank
+        of their publication date); undated ones and the less relevant gain nothing."""
+        out = np.zeros(len(ps))
+        if not len(ps):
+            return out
+        top = float(np.max(fused))
+        near = [i for i, p in enumerate(ps) if fused[i] >= top - self.recency_margin and p.meta.get("date_to")]
+        days = sorted({int(ps[i].meta["date_to"]) for i in near})
+        if len(days) < 2:
+            return out
+        for i in near:
+            r = days.index(int(ps[i].meta["date_to"])) / (len(days) - 1)
+            out[i] = self.recency_weight * r
+            ps[i].trace["recency"] = round(float(out[i]), 3)
+        return out
+
+    def one_per_group(self, ordered: list[Passage], language: str | None = None) -> list[Passage]:
+        """One article per duplicate group (the same story from several outlets, or in both
+        languages: :mod:`qa.ingest.duplicates`), so the top passages do not repeat a story.
+
+        The article kept is, among the group's members whose best passage is within
+        ``group_margin`` of the group's best: one in the question's language, then one from a
+        preferred outlet, then the earliest published; its passages carry ``also_reported_by``
+        (the other members: title, outlet, date, link).
+        """
+        groups = {p.meta.get("group") for p in ordered if p.meta.get("group")}
+        if not groups:
+            return ordered
+        from qa.filters import outlet_key
+
+        best: dict[str, dict[str, float]] = {}  # group → doc → its best fused score
+        for p in ordered:
+            g = p.meta.get("group")
+            if g:
+                docs = best.setdefault(g, {})
+                docs.setdefault(p.doc_id, p.trace.get("fused", 0.0))
+        meta_of = {p.doc_id: p.meta for p in ordered}
+        prefer = {outlet_key(o) for o in self.preferred_outlets}
+        chosen: dict[str, str] = {}
+        for g, docs in best.items():
+            top = max(docs.values())
+            near = [d for d, f in docs.items() if f >= top - self.group_margin]
+
+            def key(d: str) -> tuple:
+                m = meta_of[d]
+                return (m.get("doc_language") != language if language else False,
+                        m.get("outlet_key") not in prefer if prefer else False,
+                        int(m.get("date_from") or 99999999), -docs[d])
+
+            chosen[g] = min(near, key=key)
+        try:
+            members = self.store.group_members(sorted(chosen))
+        except Exception:  # an older store without groups: keep the ranking as it is
+            members = {}
+        out = []
+        for p in ordered:
+            g = p.meta.get("group")
+            if g and p.doc_id != chosen.get(g):
+                continue
+            if g:
+                p.meta["also_reported_by"] = [r.reference() for r in members.get(g, []) if r.id != p.doc_id]
+                p.trace["group"] = g
+            out.append(p)
+        return out
 
     def _constraints(self, query: str, ps: list[Passage]) -> None:
         """Each candidate's agreement with the years, quarters, dates and numbers the question names."""
@@ -248,7 +327,7 @@ class NewsRetriever(BaseRetriever):
                            kw_per_language=self.kw_per_language, constraint=f["constraint"],
                            constraint_weight=self.constraint_weight)
 
-    def _language_pools(self, qv: np.ndarray, fetch: int) -> dict[str, list[Hit]]:
+    def _language_pools(self, qv: np.ndarray, fetch: int, filters=None) -> dict[str, list[Hit]]:
         """The dense top ``fetch`` of each passage language, when the index holds several.
 
         Multilingual embeddings score same-language text higher: an English question's
@@ -261,7 +340,11 @@ class NewsRetriever(BaseRetriever):
         langs = self.store.languages()
         if None in langs or len(langs) < 2:
             return {}  # one language, or an index written before languages were recorded
-        return {lang: self.store.query(qv, fetch, where={"language": lang}) for lang in sorted(langs)}
+        if filters and filters.languages:
+            langs = [x for x in langs if x in filters.languages]
+            if len(langs) < 2:
+                return {}
+        return {lang: self.store.query(qv, fetch, where={"language": lang}, filters=filters) for lang in sorted(langs)}
 
     def _calibrate(self, ps: list[Passage], pools: dict[str, list[Hit]]) -> None:
         """Subtract each passage language's background from the dense and sentence scores.
@@ -332,10 +415,11 @@ class NewsRetriever(BaseRetriever):
                     p.meta[key] = "\n\n".join(t for _, t in sorted(p.meta[key]))
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, language: str | None = None
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, language: str | None = None,
+        filters=None,
     ) -> list[LCDocument]:
-        """LangChain's entry point: ``retriever.invoke(query, k=3, language="en")``; both optional."""
-        return [p.to_lc() for p in self.search(query, k=k, language=language)]
+        """LangChain's entry point: ``retriever.invoke(query, k=3, language="en", filters=Filters(...))``; all optional."""
+        return [p.to_lc() for p in self.search(query, k=k, language=language, filters=filters)]
 
 
 def passage_language(p: Passage) -> str:

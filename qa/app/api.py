@@ -58,11 +58,20 @@ class Turn(BaseModel):
     content: str = Field(max_length=MAX_TURN_CHARS)
 
 
+class FilterSpec(BaseModel):
+    since: str | None = Field(None, description="Only articles published on or after (YYYY-MM-DD)")
+    until: str | None = Field(None, description="Only articles published on or before (YYYY-MM-DD)")
+    outlets: list[str] = Field(default_factory=list, max_length=50, description="Only these outlets")
+    languages: list[Literal["vi", "en"]] = Field(default_factory=list, description="Only articles in these languages")
+
+
 class AskRequest(BaseModel):
     question: str = Field(description="The question, in Vietnamese or English")
     history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first")
     language: Literal["vi", "en"] | None = Field(None, description="Force the answer language (default: detected)")
     trace: bool = Field(False, description="Include the per-passage retrieval trace")
+    filters: FilterSpec | None = Field(None, description="Restrict the articles searched (dates, outlets, languages)")
+    as_of: str | None = Field(None, description="The date relative time words are resolved against (YYYY-MM-DD; default today)")
 
     model_config = {"json_schema_extra": {"examples": [
         {"question": "What did Le Cong Thanh recommend on climate diplomacy?", "history": []},
@@ -83,6 +92,9 @@ class Citation(BaseModel):
     end: int | None = None
     score: float
     support: dict[str, Any] | None = None  # {"score", "verdict": verified | partial | unverified, "claims", "method"}
+    published: str | None = None  # the article's publication date (YYYY-MM-DD or YYYY-MM), when known
+    outlet: str | None = None
+    also_reported_by: list[dict[str, Any]] = []  # the same story from other outlets / in the other language
 
 
 class AskResponse(BaseModel):
@@ -100,6 +112,20 @@ class AskResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+def _filters(req: AskRequest):
+    """The request's filters and as-of date (422 on a bad date)."""
+    import datetime as dt
+
+    from qa.filters import FilterError, Filters
+
+    try:
+        f = Filters.from_json(req.filters.model_dump()) if req.filters else Filters()
+        as_of = dt.date.fromisoformat(req.as_of) if req.as_of else None
+    except (FilterError, ValueError) as exc:
+        raise HTTPException(422, f"bad filter: {exc}") from None
+    return f, as_of
 
 
 def _check(req: AskRequest, settings: Settings) -> tuple[str, list[dict]]:
@@ -287,9 +313,11 @@ def create_app(settings: Settings, *, ui: bool = True, service: Service | None =
     async def ask(req: AskRequest) -> dict:
         """Answer a question with cited passages (the same object as `qa ask --json`)."""
         question, history = _check(req, settings)
+        filters, as_of = _filters(req)
         try:
             engine = service.engine()
-            result = await asyncio.wrap_future(service.submit(engine.ask, question, history, req.language))
+            result = await asyncio.wrap_future(service.submit(
+                lambda: engine.ask(question, history, req.language, filters=filters, as_of=as_of)))
         except Exception as exc:
             _fail(exc)
         recent.remember(result)
@@ -307,6 +335,7 @@ def create_app(settings: Settings, *, ui: bool = True, service: Service | None =
     async def ask_stream(req: AskRequest, request: Request):
         """Answer a question, streaming the tokens (server-sent events)."""
         question, history = _check(req, settings)
+        filters, as_of = _filters(req)
         try:
             service.engine()
         except Exception as exc:
@@ -314,7 +343,7 @@ def create_app(settings: Settings, *, ui: bool = True, service: Service | None =
 
         async def events() -> AsyncIterator[bytes]:
             try:
-                async for ev in service.astream(question, history, req.language):
+                async for ev in service.astream(question, history, req.language, filters, as_of):
                     kind = ev.get("type")
                     if kind == "token":
                         yield _sse("token", {"text": ev["text"]})

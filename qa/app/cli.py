@@ -112,13 +112,16 @@ def ingest(
         out.print_json(data={**report.counts(), "chunks_embedded": report.chunks_embedded, "seconds": round(report.seconds, 2),
                              "sentences_embedded": report.sentences_embedded, "searchable_seconds": round(report.searchable_seconds, 2),
                              "failed_files": [{"path": p, "reason": r} for p, r in report.failed],
-                             "skipped_files": [{"path": p, "reason": r} for p, r in report.skipped]})
+                             "skipped_files": [{"path": p, "reason": r} for p, r in report.skipped],
+                             "duplicate_files": [{"path": p, "same_as": d} for p, d in report.duplicates],
+                             "regrouped": report.regrouped})
     else:
         c = report.counts()
         out.print(
             f"added {c['added']} / updated {c['updated']} / unchanged {c['unchanged']} / "
             f"skipped {c['skipped']} / failed {c['failed']}"
             + (f" / removed {c['removed']}" if sync else "")
+            + (f" / duplicates {c['duplicates']}" if c["duplicates"] else "")
             + f" — {report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
             + (f" ({report.sentences_embedded} sentence vectors)" if report.sentences_embedded else "")
         )
@@ -126,9 +129,14 @@ def ingest(
             out.print(f"  failed  {escape(p)}: {escape(r)}")
         for p, r in report.skipped:
             out.print(f"  skipped {escape(p)}: {escape(r)}")
+        for p, d in report.duplicates:
+            out.print(f"  same text as {escape(d)}, not indexed again: {escape(p)}")
+        grouped = sorted({g for g in report.regrouped.values() if g})
+        if grouped:
+            out.print(f"  same story from several outlets or languages: {len(grouped)} group(s) changed (see `qa docs list`)")
         if report.recovered:
             out.print(f"  repaired interrupted writes of: {', '.join(report.recovered)}")
-    if report.failed and not (report.added or report.updated or report.unchanged):
+    if report.failed and not (report.added or report.updated or report.unchanged or report.duplicates):
         raise typer.Exit(1)
 
 
@@ -153,6 +161,33 @@ def _open_for_rebuild(settings, embedder):
 
 
 LlmOpt = typer.Option(None, "--llm", help="Answer generator: extractive | openai:<model> | llamacpp:<path.gguf> (QA_LLM)")
+SinceOpt = typer.Option(None, "--since", help="Only articles published on or after this date (YYYY-MM-DD)")
+UntilOpt = typer.Option(None, "--until", help="Only articles published on or before this date (YYYY-MM-DD)")
+OutletOpt = typer.Option(None, "--outlet", help="Only articles of this outlet (repeatable; case and diacritics ignored)")
+LanguageOpt = typer.Option(None, "--language", help="Only articles in this language: vi or en (repeatable)")
+AnswerLanguageOpt = typer.Option(None, "--answer-language", help="Force the answer language: vi or en (default: the question's)")
+AsOfOpt = typer.Option(None, "--as-of", help="The date relative time words (\"last year\", \"tuần trước\") mean from (default: today)")
+
+
+def make_filters(since, until, outlet, language):
+    """The article filters of the command line (exit 2 on a bad value)."""
+    from qa.filters import FilterError, Filters
+
+    try:
+        return Filters.make(since, until, outlet, language)
+    except FilterError as exc:
+        _fail(str(exc), 2)
+
+
+def _as_of(value):
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(f"--as-of must be a date written YYYY-MM-DD (got {value!r})", 2)
 
 
 @app.command()
@@ -160,8 +195,13 @@ def ask(
     question: str = typer.Argument(..., help="Question in Vietnamese or English"),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (with --stream: one JSON event per line)"),
     trace: bool = typer.Option(False, "--trace", help="Include the retrieval trace in --json output"),
-    language: Optional[str] = typer.Option(None, "--language", help="Force the answer language: vi or en"),
+    answer_language: Optional[str] = AnswerLanguageOpt,
     stream: bool = typer.Option(False, "--stream", help="Print the answer as it is written"),
+    since: Optional[str] = SinceOpt,
+    until: Optional[str] = UntilOpt,
+    outlet: Optional[list[str]] = OutletOpt,
+    language: Optional[list[str]] = LanguageOpt,
+    as_of: Optional[str] = AsOfOpt,
     llm: Optional[str] = LlmOpt,
     index_dir: Optional[Path] = IndexDir,
     embeddings: Optional[str] = EmbeddingsOpt,
@@ -170,14 +210,15 @@ def ask(
     """Answer a question from the indexed articles, citing the passages by number."""
     from qa.answer.chain import Engine
 
-    if language not in (None, "vi", "en"):
-        _fail("--language must be vi or en", 2)
+    if answer_language not in (None, "vi", "en"):
+        _fail("--answer-language must be vi or en", 2)
+    filters, day = make_filters(since, until, outlet, language), _as_of(as_of)
     try:
         engine = Engine.open(_settings(index_dir, embeddings, config, llm=llm))
         if stream:
-            _stream_answer(engine, question, [], language, json_lines=json_out, trace=trace)
+            _stream_answer(engine, question, [], answer_language, json_lines=json_out, trace=trace, filters=filters, as_of=day)
             return
-        result = engine.ask(question, language=language)
+        result = engine.ask(question, language=answer_language, filters=filters, as_of=day)
     except _known_errors() as exc:
         _fail(str(exc))
     if json_out:
@@ -200,11 +241,12 @@ def _print_notice(result: dict) -> None:
         console.print(f"[yellow]note:[/] {escape(notice)}")
 
 
-def _stream_answer(engine, question: str, history: list[dict], language: Optional[str], *, json_lines: bool = False, trace: bool = False) -> dict:
+def _stream_answer(engine, question: str, history: list[dict], language: Optional[str], *, json_lines: bool = False,
+                   trace: bool = False, filters=None, as_of=None) -> dict:
     """Print Engine.stream events as they come; returns the final result."""
     result: dict = {}
     wrote = False
-    for ev in engine.stream(question, history, language):
+    for ev in engine.stream(question, history, language, filters=filters, as_of=as_of):
         if json_lines:
             if ev["type"] == "done":
                 ev = {"type": "done", "result": _public(ev["result"], trace)}
@@ -248,15 +290,26 @@ def print_sources(result: dict) -> None:
         out.print()
         out.print("[bold]Sources[/]")
         for c in result["citations"]:
-            out.print(f"[bold][{c['n']}][/] {escape(c['title'])} [dim]({escape(c['doc_id'])})[/]")
+            when = " · ".join(x for x in (c.get("outlet"), c.get("published")) if x)
+            out.print(f"[bold][{c['n']}][/] {escape(c['title'])} [dim]({escape(c['doc_id'])}{' · ' + escape(when) if when else ''})[/]")
             quote = c.get("quote") or c["text"]
             out.print("    " + escape(quote if len(quote) < 600 else quote[:600] + "…"), style="italic")
+            also = c.get("also_reported_by") or []
+            if also:
+                label = "cũng đưa tin" if result.get("language") == "vi" else "also reported by"
+                names = ", ".join(" ".join(x for x in (a.get("outlet") or a["title"], a.get("published")) if x) for a in also)
+                out.print(f"    [dim]{label}: {escape(names)}[/]")
 
 
 @app.command()
 def chat(
     stream: bool = typer.Option(True, "--stream/--no-stream", help="Print answers as they are written"),
-    language: Optional[str] = typer.Option(None, "--language", help="Force the answer language: vi or en"),
+    answer_language: Optional[str] = AnswerLanguageOpt,
+    since: Optional[str] = SinceOpt,
+    until: Optional[str] = UntilOpt,
+    outlet: Optional[list[str]] = OutletOpt,
+    language: Optional[list[str]] = LanguageOpt,
+    as_of: Optional[str] = AsOfOpt,
     llm: Optional[str] = LlmOpt,
     index_dir: Optional[Path] = IndexDir,
     embeddings: Optional[str] = EmbeddingsOpt,
@@ -265,8 +318,9 @@ def chat(
     """Chat in the terminal: follow-up questions are understood from the conversation."""
     from qa.answer.chain import Engine
 
-    if language not in (None, "vi", "en"):
-        _fail("--language must be vi or en", 2)
+    if answer_language not in (None, "vi", "en"):
+        _fail("--answer-language must be vi or en", 2)
+    filters, day = make_filters(since, until, outlet, language), _as_of(as_of)
     try:
         engine = Engine.open(_settings(index_dir, embeddings, config, llm=llm))
     except _known_errors() as exc:
@@ -291,9 +345,9 @@ def chat(
             continue
         try:
             if stream:
-                result = _stream_answer(engine, q, history, language)
+                result = _stream_answer(engine, q, history, answer_language, filters=filters, as_of=day)
             else:
-                result = engine.ask(q, history, language)
+                result = engine.ask(q, history, answer_language, filters=filters, as_of=day)
                 _print_notice(result)
                 print_answer(result)
         except _known_errors() as exc:
@@ -345,12 +399,20 @@ def docs_list(
     if json_out:
         out.print(json.dumps([d.as_json() for d in docs], ensure_ascii=False, indent=2), markup=False)
         return
-    table = Table("id", "title", "published", "outlet", "language", "chunks", "author", "source")
+    groups: dict[str, list] = {}
+    for d in docs:
+        if d.group:
+            groups.setdefault(d.group, []).append(d)
+    number = {g: i for i, g in enumerate(sorted(groups), 1)}
+    table = Table("id", "title", "published", "outlet", "language", "chunks", "same story", "author", "source")
     for d in docs:
         table.add_row(escape(d.id), escape(d.title), d.date or "", escape(d.outlet or ""), d.language or "?", str(d.n_chunks),
-                      escape(d.author or ""), escape(d.source))
+                      f"#{number[d.group]}" if d.group else "", escape(d.author or ""), escape(d.source))
     out.print(table)
     out.print(f"{len(docs)} documents, {store.count_chunks()} chunks in {escape(store.location)}")
+    for g in sorted(groups):
+        members = ", ".join(escape(f"{m.id} ({m.outlet or '?'}, {m.date or '?'}, {m.language or '?'})") for m in groups[g])
+        out.print(f"same story #{number[g]}: {members}")
 
 
 @docs_app.command("remove")
@@ -364,12 +426,15 @@ def docs_remove(
     from qa.index.embeddings import make_embedder
     from qa.index.store import Store
 
+    from qa.ingest.pipeline import remove_documents
+
     missing = []
     try:
         settings = _settings(index_dir, embeddings, config)
         store = Store(settings, make_embedder(settings).describe(), create=False)
+        removed = remove_documents(settings, store, list(doc_ids))
         for d in doc_ids:
-            if store.remove_document(d):
+            if d in removed:
                 out.print(f"removed {escape(d)}")
             else:
                 missing.append(d)

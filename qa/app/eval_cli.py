@@ -75,6 +75,11 @@ def run(
     force_language: bool = typer.Option(False, "--force-language", help="Pass each item's lang to the chain instead of letting it detect the language"),
     warmup: bool = typer.Option(True, "--warmup/--no-warmup", help="Ask the first question once, untimed, before measuring"),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when a set has invalid lines"),
+    since: Optional[str] = typer.Option(None, "--since", help="Only articles published on or after (YYYY-MM-DD)"),
+    until: Optional[str] = typer.Option(None, "--until", help="Only articles published on or before (YYYY-MM-DD)"),
+    outlet: Optional[list[str]] = typer.Option(None, "--outlet", help="Only articles of this outlet (repeatable)"),
+    language: Optional[list[str]] = typer.Option(None, "--language", help="Only articles in this language: vi or en (repeatable)"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="The date relative time words are resolved against (YYYY-MM-DD)"),
 ) -> None:
     """Run every item of the sets through the answer chain; report and gate the metrics."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -82,6 +87,15 @@ def run(
     from qa.eval import gates as eval_gates, items as eval_items, metrics as eval_metrics, reports as eval_reports, runner as eval_runner
 
     # ---- inputs that need no index: fail fast
+    import datetime as dt
+
+    from qa.filters import FilterError, Filters
+
+    try:
+        filters = Filters.make(since, until, outlet, language)
+        day = dt.date.fromisoformat(as_of) if as_of else None
+    except (FilterError, ValueError) as exc:
+        _fail(f"bad filter: {exc}", 2)
     try:
         items, problems = eval_items.load_sets(sets)
         gate_min, gate_max = eval_gates.load_thresholds(thresholds) if thresholds else ({}, {})
@@ -143,7 +157,8 @@ def run(
 
             if warmup:
                 progress.update(task, item="warming up")
-            scores = eval_runner.evaluate(engine, items, force_language=force_language, warmup=warmup, on_item=on_item)
+            scores = eval_runner.evaluate(engine, items, force_language=force_language, warmup=warmup, on_item=on_item,
+                                          filters=filters or None, as_of=day)
 
     report = eval_runner.build_report([str(s) for s in sets], scores, eval_runner.run_config(settings, (s.prompt for s in scores)))
     gates = eval_gates.check_thresholds(report["metrics"], gate_min, gate_max)

@@ -115,14 +115,14 @@ class Service:
     def submit(self, fn: Callable, *args) -> Future:
         return self.executor.submit(fn, *args)
 
-    def ask(self, question: str, history: list[dict], language: str | None) -> dict:
+    def ask(self, question: str, history: list[dict], language: str | None, filters=None, as_of=None) -> dict:
         """Blocking ask on the pool (for threads that are not the pool's)."""
         engine = self.engine()
-        return self.submit(engine.ask, question, history, language).result()
+        return self.submit(lambda: engine.ask(question, history, language, filters=filters, as_of=as_of)).result()
 
-    def stream(self, question: str, history: list[dict], language: str | None) -> Iterator[dict]:
+    def stream(self, question: str, history: list[dict], language: str | None, filters=None, as_of=None) -> Iterator[dict]:
         """Blocking event iterator; each step of the engine's stream runs on the pool."""
-        gen = self.engine().stream(question, history, language)
+        gen = self.engine().stream(question, history, language, filters=filters, as_of=as_of)
         try:
             while True:
                 ev = self.submit(next, gen, _END).result()
@@ -132,8 +132,9 @@ class Service:
         finally:
             self.submit(gen.close)
 
-    async def astream(self, question: str, history: list[dict], language: str | None) -> AsyncIterator[dict]:
-        gen = self.engine().stream(question, history, language)
+    async def astream(self, question: str, history: list[dict], language: str | None, filters=None,
+                      as_of=None) -> AsyncIterator[dict]:
+        gen = self.engine().stream(question, history, language, filters=filters, as_of=as_of)
         fut: Future | None = None
         try:
             while True:

@@ -127,8 +127,19 @@ def render_source(c: dict, lang: str) -> str:
         f'<div class="qa-source qa-src-{n}">'
         f'<div class="qa-source-head"><span class="qa-n">{n}</span>'
         f'<span class="qa-title">{esc(c.get("title") or c.get("doc_id"))}</span>{support_mark(c, t)}{link_html}</div>'
-        f'<div class="qa-passage">{excerpt}</div>{full}</div>'
+        f'{_byline(c)}<div class="qa-passage">{excerpt}</div>{full}</div>'
     )
+
+
+def _byline(c: dict) -> str:
+    """Outlet and date of a source, and the other outlets / language versions of the same story."""
+    when = " · ".join(esc(x) for x in (c.get("outlet"), c.get("published")) if x)
+    also = c.get("also_reported_by") or []
+    names = ", ".join(esc(" ".join(x for x in (a.get("outlet") or a.get("title") or "", a.get("published") or "") if x))
+                      for a in also)
+    parts = ([f'<span class="qa-when">{when}</span>'] if when else []) + \
+        ([f'<span class="qa-also">also reported by · cũng đưa tin: {names}</span>'] if names else [])
+    return f'<div class="qa-byline">{" — ".join(parts)}</div>' if parts else ""
 
 
 def render_answer(result: dict) -> str:
@@ -391,6 +402,13 @@ def feedback_ui(chatbot: gr.Chatbot, state: gr.State, settings, *, channel: str)
     return hide, [box, status]
 
 
+def _documents(service) -> list[dict]:
+    try:
+        return service.documents()
+    except Exception:  # no index yet: no outlets to offer
+        return []
+
+
 def feeds_html(service) -> str:
     """The read-only feeds panel: each feed, its last sync, status and items."""
     import datetime
@@ -421,7 +439,7 @@ def feeds_html(service) -> str:
 def build_ui(service, *, embed: bool = False) -> gr.Blocks:
     settings = service.settings
 
-    def respond(message: str, state: dict, language: str):
+    def respond(message: str, state: dict, language: str, since: str = "", until: str = "", outlets=None):
         state = {**state, "history": list(state.get("history", [])), "display": list(state.get("display", []))}
         question = " ".join(str(message or "").split())
         if not question:
@@ -437,8 +455,16 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
         history = state["history"][-settings.max_history_turns:] if settings.max_history_turns else []
         text = ""
         final = None
+        from qa.filters import FilterError, Filters
+
         try:
-            for ev in service.stream(question, history, LANGUAGES.get(language)):
+            filters = Filters.make(since or None, until or None, outlets or None)
+        except FilterError as exc:
+            display[-1] = {"role": "assistant", "content": render_error(f"filter: {exc}")}
+            yield "", display, {**state, "display": display}
+            return
+        try:
+            for ev in service.stream(question, history, LANGUAGES.get(language), filters=filters or None):
                 if ev["type"] == "token":
                     text += ev["text"]
                     display[-1] = {"role": "assistant", "content": render_streaming(text)}
@@ -528,9 +554,17 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
                                 scale=4, elem_id="qa-language")
             clear_btn = gr.Button("New chat · Hỏi mới", scale=1, size="sm", variant="secondary",
                                   min_width=120, elem_id="qa-clear")
+        # filters (the full page): a publication-date range and an outlet picker, applied at the index
+        outlet_names = sorted({d.get("outlet") for d in _documents(service) if d.get("outlet")})
+        with gr.Accordion("Filters · Bộ lọc", open=False, elem_id="qa-filters", visible=not embed):
+            with gr.Row():
+                since = gr.Textbox(label="Published from · Từ ngày (YYYY-MM-DD)", max_lines=1, elem_id="qa-since")
+                until = gr.Textbox(label="Published until · Đến ngày (YYYY-MM-DD)", max_lines=1, elem_id="qa-until")
+                outlets = gr.Dropdown(outlet_names, multiselect=True, label="Outlets · Báo", elem_id="qa-outlets")
+        inputs = [msg, state, language, since, until, outlets]
         outputs = [msg, chatbot, state]
-        msg.submit(respond, [msg, state, language], outputs, api_visibility="private")
-        send.click(respond, [msg, state, language], outputs, api_visibility="private")
+        msg.submit(respond, inputs, outputs, api_visibility="private")
+        send.click(respond, inputs, outputs, api_visibility="private")
         clear_btn.click(clear, None, outputs, api_visibility="private")
         chatbot.clear(clear, None, outputs, api_visibility="private")
         for ev in (clear_btn.click, chatbot.clear):
@@ -542,7 +576,7 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
                 for q in examples:
                     b = gr.Button(q, size="sm", variant="secondary")
                     b.click(lambda q=q: q, None, msg, api_visibility="private").then(
-                        respond, [msg, state, language], outputs, api_visibility="private")
+                        respond, inputs, outputs, api_visibility="private")
         if not embed:
             if settings.allow_upload:
                 with gr.Accordion("Add articles · Thêm bài báo", open=False, elem_id="qa-upload"):

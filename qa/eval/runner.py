@@ -84,10 +84,11 @@ def retrieved_passages(engine: Any, result: dict) -> list[tuple[str, str]]:
     return out
 
 
-def run_item(engine: Any, item: EvalItem, *, force_language: bool = False) -> ItemScore:
+def run_item(engine: Any, item: EvalItem, *, force_language: bool = False, filters=None, as_of=None) -> ItemScore:
     t0 = time.perf_counter()
     try:
-        result = engine.ask(item.question, history=item.history, language=item.lang if force_language else None)
+        extra = {k: v for k, v in (("filters", filters), ("as_of", as_of)) if v}
+        result = engine.ask(item.question, history=item.history, language=item.lang if force_language else None, **extra)
     except Exception as exc:  # one broken item must not stop the run
         latency = (time.perf_counter() - t0) * 1000
         return score_item(item, "", True, [], [], latency, error=f"{type(exc).__name__}: {exc}")
@@ -111,6 +112,8 @@ def evaluate(
     force_language: bool = False,
     warmup: bool = True,
     on_item: Callable[[ItemScore], None] | None = None,
+    filters=None,
+    as_of=None,
 ) -> list[ItemScore]:
     """Run every item through ``engine.ask``. ``warmup`` asks the first question once, untimed,
     so that lazy model loading does not land in the latency percentiles."""
@@ -125,7 +128,7 @@ def evaluate(
         doc_lang = {}
     scores = []
     for item in items:
-        s = run_item(engine, item, force_language=force_language)
+        s = run_item(engine, item, force_language=force_language, filters=filters, as_of=as_of)
         s.language_slice = language_slice(item, doc_lang)
         scores.append(s)
         if on_item:

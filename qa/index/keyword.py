@@ -121,6 +121,9 @@ class KeywordIndex:
             c.execute("CREATE INDEX IF NOT EXISTS chunks_content_chunk ON chunks_content(c1)")
             c.execute("CREATE INDEX IF NOT EXISTS chunks_content_doc ON chunks_content(c2)")
             c.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+            # what the filters read, per document (qa.filters): a filtered search joins on it
+            c.execute("CREATE TABLE IF NOT EXISTS doc_attrs (doc_id TEXT PRIMARY KEY, date_from INTEGER, "
+                      "date_to INTEGER, outlet_key TEXT, language TEXT)")
             row = c.execute("SELECT v FROM meta WHERE k = 'analyser'").fetchone()
             empty = c.execute("SELECT 1 FROM chunks_content LIMIT 1").fetchone() is None
             if empty:
@@ -157,10 +160,21 @@ class KeywordIndex:
         finally:
             self._generation += 1
 
+    def set_doc_attrs(self, doc_id: str, fields: dict) -> None:
+        """Record a document's filter fields (:func:`qa.filters.filter_fields`)."""
+        self._conn().execute(
+            "INSERT OR REPLACE INTO doc_attrs(doc_id, date_from, date_to, outlet_key, language) VALUES (?, ?, ?, ?, ?)",
+            (doc_id, fields.get("date_from"), fields.get("date_to"), fields.get("outlet_key"), fields.get("doc_language")),
+        )
+
+    def doc_attrs_count(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM doc_attrs").fetchone()[0])
+
     def delete_doc(self, doc_id: str, keep_sha: str | None = None) -> None:
         c = self._conn()
         if keep_sha is None:
             c.execute("DELETE FROM chunks WHERE rowid IN (SELECT id FROM chunks_content WHERE c2 = ?)", (doc_id,))
+            c.execute("DELETE FROM doc_attrs WHERE doc_id = ?", (doc_id,))
         else:
             c.execute("DELETE FROM chunks WHERE rowid IN (SELECT id FROM chunks_content WHERE c2 = ? AND c3 != ?)", (doc_id, keep_sha))
         self._generation += 1
@@ -175,6 +189,7 @@ class KeywordIndex:
 
     def clear(self) -> None:
         self._conn().execute("DELETE FROM chunks")
+        self._conn().execute("DELETE FROM doc_attrs")
         self._generation += 1
 
     def mark_current(self) -> None:
@@ -268,7 +283,7 @@ class KeywordIndex:
         rid = self._rowids(list(dict.fromkeys(chunk_ids)))
         return {rid[r]: s for r, s in self._score_rows(terms, list(rid)).items()}
 
-    def search(self, terms: list[str], k: int) -> list[tuple[str, float]]:
+    def search(self, terms: list[str], k: int, filters=None) -> list[tuple[str, float]]:
         """(chunk_id, bm25 score ≥ 0, higher is better) for the best chunks matching any term.
 
         Exact BM25 top-k while the query's terms occur in at most ``search_postings`` rows in
@@ -276,6 +291,9 @@ class KeywordIndex:
         come from the query's rarest terms only (those carry nearly all of the idf) and are then scored
         with all terms: at 100k chunks this keeps a search in tens of milliseconds instead of
         hundreds, and the chunks it can miss are those that match none of the rare terms.
+
+        ``filters`` (:class:`qa.filters.Filters`) restrict the matches to the documents whose
+        recorded fields pass, inside the query: the top k are the best k that pass.
         """
         terms = list(dict.fromkeys(t for t in terms if t))
         if not terms:
@@ -294,14 +312,44 @@ class KeywordIndex:
         pruned = len(gen) < len(live)
         q = " OR ".join('"' + t.replace('"', "") + '"' for t in gen)
         limit = max(3 * k, 100) if pruned else k
+        cond, args = filter_sql(filters)
         rows = self._conn().execute(
-            "SELECT rowid, chunk_id FROM chunks WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?",
-            (q, limit),
+            f"SELECT rowid, chunk_id FROM chunks WHERE chunks MATCH ?{cond} ORDER BY bm25(chunks) LIMIT ?",
+            (q, *args, limit),
         ).fetchall()
         ids = dict(rows)
         scores = self._score_rows(live, list(ids), (totals, {t: df[t] for t in live}))
         best = sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:k]
         return [(ids[r], float(s)) for r, s in best]
+
+
+def filter_sql(filters) -> tuple[str, list]:
+    """The filters as a condition on the FTS5 ``doc_id`` column (" AND doc_id IN (…)"), and its arguments."""
+    if not filters:
+        return "", []
+    from qa.filters import day_int
+
+    where, args = [], []
+    dates = []
+    if filters.since:
+        dates.append("date_to >= ?")
+        args.append(day_int(filters.since))
+    if filters.until:
+        dates.append("date_from <= ?")
+        args.append(day_int(filters.until))
+    if dates:
+        cond = " AND ".join(dates)
+        where.append(f"(({cond}) OR date_from IS NULL)" if filters.keep_undated else cond)
+    keys = list(filters.outlet_keys)
+    if keys:
+        where.append(f"outlet_key IN ({','.join('?' * len(keys))})")
+        args += keys
+    if filters.languages:
+        where.append(f"language IN ({','.join('?' * len(filters.languages))})")
+        args += list(filters.languages)
+    if not where:
+        return "", []
+    return f" AND doc_id IN (SELECT doc_id FROM doc_attrs WHERE {' AND '.join(where)})", args
 
 
 BM25_K1 = 1.2

@@ -30,6 +30,9 @@ from qa.index.keyword import KeywordIndex
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
+# what chunk metadata holds beyond the chunker's output: 2 = the filter fields (qa.filters) and
+# the duplicate group; an older index gets them written in place once (no re-embedding)
+FIELDS_VERSION = 3
 _MAX_BATCH = 2000
 
 
@@ -54,12 +57,18 @@ class DocRecord:
     chunker: str = ""
     language: str | None = None
     outlet: str | None = None
+    group: str | None = None  # the syndicated/translated duplicates it belongs to (qa.ingest.duplicates)
 
     def as_json(self) -> dict:
         """What ``qa docs list --json`` and ``/api/documents`` print for a document."""
         return {"id": self.id, "title": self.title, "published": self.date, "outlet": self.outlet,
                 "author": self.author, "language": self.language, "source": self.source, "chunks": self.n_chunks,
-                "sha256": self.sha256, "ingested_at": self.ingested_at}
+                "group": self.group, "sha256": self.sha256, "ingested_at": self.ingested_at}
+
+    def reference(self) -> dict:
+        """How an answer names this article ("also reported by")."""
+        return {"doc_id": self.id, "title": self.title, "outlet": self.outlet, "published": self.date,
+                "language": self.language, "source": self.source}
 
     @classmethod
     def from_meta(cls, doc_id: str, meta: dict) -> "DocRecord":
@@ -75,6 +84,7 @@ class DocRecord:
             chunker=str(meta.get("chunker", "")),
             language=meta.get("language"),
             outlet=meta.get("outlet"),
+            group=meta.get("group"),
         )
 
 
@@ -176,6 +186,7 @@ class Store:
                     "embedder_model": info["model"],
                     "embedder_dim": int(info["dim"] or 0),
                     "schema": SCHEMA_VERSION,
+                    "fields": FIELDS_VERSION,
                 },
                 configuration={"hnsw": {"space": "cosine"}},
             )
@@ -185,6 +196,8 @@ class Store:
             )
         self.docs = self.client.get_or_create_collection(self.docs_name, embedding_function=None)
         self.keyword = KeywordIndex(self.settings.index_dir / f"{self.settings.collection}.keywords.sqlite")
+        if int((self.chunks.metadata or {}).get("fields", 1)) < FIELDS_VERSION:
+            self._upgrade_fields()
         if self.keyword.stale:
             # analysed by an older version (see keyword.ANALYSER_VERSION): rebuild from Chroma once
             self.keyword.clear()
@@ -195,6 +208,30 @@ class Store:
         elif self.settings.chroma_url:
             # server mode: this replica's keyword index may lag ingests run elsewhere
             self.sync_keyword_index()
+        if self.keyword.doc_attrs_count() == 0 and self.docs.count() > 0:
+            self._backfill_doc_attrs()  # a keyword index written before the filters
+
+    def _upgrade_fields(self) -> None:
+        """An index written before the filter fields: add them to every chunk's metadata in place."""
+        from qa.filters import filter_fields
+
+        man = self.manifest(refresh=True)
+        offset, page = 0, 2000
+        while True:
+            got = self.chunks.get(include=["metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                break
+            metas = []
+            for m in got["metadatas"]:
+                m = dict(m or {})
+                rec = man.get(m.get("doc_id", ""))
+                m.update(filter_fields(m.get("date"), m.get("outlet"), (rec.language if rec else None) or m.get("language")))
+                metas.append(m)
+            self.chunks.update(ids=got["ids"], metadatas=metas)
+            offset += len(got["ids"])
+        for rec in man.values():
+            self.keyword.set_doc_attrs(rec.id, filter_fields(rec.date, rec.outlet, rec.language))
+        self.chunks.modify(metadata={**(self.chunks.metadata or {}), "fields": FIELDS_VERSION})
 
     def _backfill_keyword(self) -> None:
         """A keyword index is missing (new replica, older index): rebuild it from Chroma once."""
@@ -206,6 +243,13 @@ class Store:
             self.keyword.add([(i, (m or {}).get("doc_id", ""), (m or {}).get("doc_sha256", ""), keyword_text(t or "", m or {}))
                               for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])])
             offset += len(got["ids"])
+        self._backfill_doc_attrs()
+
+    def _backfill_doc_attrs(self) -> None:
+        from qa.filters import filter_fields
+
+        for rec in self.manifest(refresh=True).values():
+            self.keyword.set_doc_attrs(rec.id, filter_fields(rec.date, rec.outlet, rec.language))
 
     def sync_keyword_index(self) -> dict[str, int]:
         """Bring the local keyword index in line with the committed documents in Chroma.
@@ -234,8 +278,11 @@ class Store:
         gone = [d for d in have if d not in man]
         for d in gone:
             self.keyword.delete_doc(d)
+        if stale:
+            from qa.filters import filter_fields
         for d in stale:
             rec = man[d]
+            self.keyword.set_doc_attrs(d, filter_fields(rec.date, rec.outlet, rec.language))
             got = self.chunks.get(where={"$and": [{"doc_id": d}, {"doc_sha256": rec.sha256}]}, include=["documents", "metadatas"])
             rows = [(i, d, rec.sha256, keyword_text(t or "", m or {})) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
                     if int((m or {}).get("position", 0)) < rec.n_chunks]
@@ -320,8 +367,11 @@ class Store:
                 else:
                     self._languages.pop(rec.language, None)
 
-    def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
-        """The ``k`` nearest committed chunks (cosine), optionally among those matching ``where``."""
+    def query(self, vector: np.ndarray, k: int, where: dict | None = None, filters=None) -> list[Hit]:
+        """The ``k`` nearest committed chunks (cosine), optionally among those matching ``where``
+        and the :class:`qa.filters.Filters` (applied by Chroma, before its top k)."""
+        if filters:
+            where = filters.where(where)
         # ask for a margin more: chunks of an uncommitted write are dropped below; when such
         # leftovers crowd the results (a crashed ingest not yet repaired), widen the search
         fetch = 2 * k + 16
@@ -338,10 +388,10 @@ class Store:
                 return good[:k]
             fetch *= 4
 
-    def keyword_search(self, terms: list[str], k: int) -> list[Hit]:
+    def keyword_search(self, terms: list[str], k: int, filters=None) -> list[Hit]:
         fetch = 2 * k + 16
         while True:
-            found = self.keyword.search(terms, fetch)
+            found = self.keyword.search(terms, fetch, filters)
             hits = self.get_chunks([cid for cid, _ in found])
             scores = dict(found)
             for h in hits:
@@ -396,8 +446,15 @@ class Store:
             raise StoreError("chunks and vectors differ in length")
         if vectors.size and self.chunks.metadata and self.chunks.metadata.get("embedder_dim") and vectors.shape[1] != int(self.chunks.metadata["embedder_dim"]):
             raise EmbedderMismatch(f"vectors are {vectors.shape[1]}-d but the index holds {self.chunks.metadata['embedder_dim']}-d ones; use --rebuild")
+        from qa.filters import filter_fields
+
+        if "group" not in doc.meta:  # a new version stays in its duplicate group until regrouped
+            prev = self.docs.get(ids=[doc.id], include=["metadatas"])
+            if prev["ids"] and (prev["metadatas"][0] or {}).get("group"):
+                doc.meta["group"] = prev["metadatas"][0]["group"]
         self._journal("begin", doc.id)
         self.keyword.add([(c.id, doc.id, doc.sha256, keyword_text(c.text, c.metadata(doc))) for c in chunks])
+        self.keyword.set_doc_attrs(doc.id, filter_fields(doc.date, doc.outlet, doc.language))
         for k in range(0, len(chunks), _MAX_BATCH):
             part = chunks[k : k + _MAX_BATCH]
             self.chunks.upsert(
@@ -423,6 +480,8 @@ class Store:
             meta["language"] = doc.language
         if doc.outlet:
             meta["outlet"] = doc.outlet
+        if doc.meta.get("group"):
+            meta["group"] = doc.meta["group"]
         self.docs.upsert(ids=[doc.id], documents=[doc.text], metadatas=[meta], embeddings=[[1.0]])  # commit
         self._delete_stale(doc.id, doc.sha256)
         # same content re-chunked with other settings: drop positions beyond the new chunks
@@ -449,6 +508,33 @@ class Store:
             rec = DocRecord.from_meta(doc_id, meta)
             self._count_language(self._manifest.get(doc_id), rec)
             self._manifest[doc_id] = rec
+
+    def set_group(self, doc_id: str, group: str | None) -> None:
+        """Record (or clear, with None) the duplicate group of a document, on it and its chunks."""
+        got = self.docs.get(ids=[doc_id], include=["metadatas"])
+        if not got["ids"]:
+            return
+        meta = dict(got["metadatas"][0] or {}, group=group)
+        self.docs.update(ids=[doc_id], metadatas=[meta])
+        ch = self.chunks.get(where={"doc_id": doc_id}, include=[])
+        for k in range(0, len(ch["ids"]), _MAX_BATCH):
+            part = ch["ids"][k : k + _MAX_BATCH]
+            self.chunks.update(ids=part, metadatas=[{"group": group}] * len(part))
+        if self._manifest is not None and doc_id in self._manifest:
+            self._manifest[doc_id].group = group
+
+    def group_members(self, groups: list[str]) -> dict[str, list[DocRecord]]:
+        """The documents of each duplicate group."""
+        groups = sorted({g for g in groups if g})
+        if not groups:
+            return {}
+        where = {"group": groups[0]} if len(groups) == 1 else {"group": {"$in": groups}}
+        got = self.docs.get(where=where, include=["metadatas"])
+        out: dict[str, list[DocRecord]] = {}
+        for i, m in zip(got["ids"], got["metadatas"]):
+            rec = DocRecord.from_meta(i, m or {})
+            out.setdefault(rec.group or "", []).append(rec)
+        return out
 
     def remove_document(self, doc_id: str) -> bool:
         known = doc_id in self.manifest(refresh=True)

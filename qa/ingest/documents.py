@@ -228,8 +228,33 @@ def _html_article(raw: str, url: str | None = None) -> tuple[str | None, list[st
     t2, body, captions, header = clean_news_text(text, has_title_line=False)
     title = nfc(title) if title else t2
     header = Header(outlet=page.outlet or header.outlet, author=page.author or header.author,
-                    published=page.published or header.published)
+                    published=page.published or header.published or (date_in_url(url) if url else None))
     return title, body, captions, header
+
+
+_URL_DATE = (
+    re.compile(r"/((?:19|20)\d{2})[/-](\d{1,2})[/-](\d{1,2})(?:/|[-_.]|$)"),  # /2021/12/15/ or /2021-12-15-
+    re.compile(r"[/_-]((?:19|20)\d{2})(\d{2})(\d{2})(?:\d{0,9})(?:[/_.-]|$)"),  # -20211215 or /20211215093000.htm
+)
+
+
+def date_in_url(url: str) -> str | None:
+    """A publication date written in an article's URL path ("/2021/12/15/", "-20211215.html"), when
+    the page's metadata and header say none; a plausible date only."""
+    import datetime as dt
+    from urllib.parse import urlparse
+
+    path = urlparse(url).path
+    for pattern in _URL_DATE:
+        for m in pattern.finditer(path):
+            y, mo, d = (int(x) for x in m.groups())
+            try:
+                day = dt.date(y, mo, d)
+            except ValueError:
+                continue
+            if day <= dt.date.today():
+                return day.isoformat()
+    return None
 
 
 def _document(title: str | None, body: list[str], captions: list[str], header: Header, data: bytes,

@@ -45,6 +45,7 @@ from qa.ingest.sources import FileSource, Source, Unchanged, is_url
 from qa.schema import Chunk, Document
 from qa.index.embeddings import Embedder
 from qa.index.store import Store, chunker_signature
+from qa.ingest.duplicates import DuplicateIndex
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (path, id of the document with the same bytes)
+    regrouped: dict[str, str | None] = field(default_factory=dict)  # doc id → its new duplicate group (None: none)
     chunks_embedded: int = 0
     sentences_embedded: int = 0  # sentence-vector cache entries computed (QA_SENTENCE_VECTORS=ingest)
     searchable_seconds: float = 0.0  # until the last document was committed (before the sentence phase)
@@ -77,6 +80,7 @@ class IngestReport:
             "removed": len(self.removed),
             "skipped": len(self.skipped),
             "failed": len(self.failed),
+            "duplicates": len(self.duplicates),
         }
 
 
@@ -270,21 +274,38 @@ def ingest_sources(
 
             sentvec = sentence_vectors(settings, embedder)
         seen_ids: dict[str, str] = {}
+        # exact re-uploads (the same bytes under another name) are not embedded twice
+        by_sha: dict[str, str] = {rec.sha256: d for d, rec in manifest.items() if rec.sha256}
+        dups = DuplicateIndex(duplicates_path(settings))
+        prints_todo: list[str] = []
 
         def read(src: Source) -> tuple:
-            """("unchanged", key, doc_id, source, location) | ("failed", key, reason) | ("job", _Job)"""
+            """("unchanged", key, doc_id, source, location) | ("failed", key, reason)
+            | ("duplicate", key, doc_id, other id) | ("job", _Job)"""
             doc_id = src.doc_id
             try:
                 if doc_id in seen_ids:
                     raise DocumentError(f"duplicate document id '{doc_id}' (also {seen_ids[doc_id]}); rename one file")
                 seen_ids[doc_id] = src.key
                 rec = manifest.get(doc_id)
+                sha = None
                 if rec is not None and rec.chunker == signature:
                     try:
-                        if src.sha256() == rec.sha256:
+                        sha = src.sha256()
+                        if sha == rec.sha256:
                             return ("unchanged", src.key, doc_id, rec.source, src.location)
                     except Unchanged:
                         return ("unchanged", src.key, doc_id, rec.source, src.location)
+                if sha is None:
+                    try:
+                        sha = src.sha256()
+                    except Unchanged:
+                        sha = None
+                if sha:
+                    other = by_sha.get(sha)
+                    if other is not None and other != doc_id:
+                        return ("duplicate", src.key, doc_id, other)
+                    by_sha[sha] = doc_id
                 doc = src.load()
                 chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap, settings.tokenizer)
                 if not chunks:
@@ -312,8 +333,14 @@ def ingest_sources(
             progress.chunks_done(n)
 
         def write(job: _Job) -> None:
-            store.write_document(job.doc, job.chunks, np.vstack(job.vectors))
+            vectors = np.vstack(job.vectors)
+            store.write_document(job.doc, job.chunks, vectors)
             (report.updated if job.existed else report.added).append(job.doc.id)
+            try:  # the fingerprint of a committed document (its group is settled after the batch)
+                dups.put(DuplicateIndex.fingerprint(job.doc, job.chunks, vectors))
+                prints_todo.append(job.doc.id)
+            except Exception as exc:  # never lose a document over its fingerprint
+                progress.warn(f"{job.doc.id}: no duplicate fingerprint ({type(exc).__name__}: {exc})")
             progress.file_done(job.path)
 
         def commit_ready() -> None:
@@ -336,6 +363,11 @@ def ingest_sources(
                     if source != location:
                         writer.submit(lambda doc_id=doc_id, location=location: relocate(doc_id, location))
                     report.unchanged.append(doc_id)
+                    progress.file_done(f)
+                elif kind == "duplicate":
+                    _, f, doc_id, other = item
+                    report.duplicates.append((f, other))
+                    progress.warn(f"{f}: the same text as '{other}', not indexed again")
                     progress.file_done(f)
                 elif kind == "failed":
                     _, f, why = item
@@ -370,6 +402,26 @@ def ingest_sources(
                 timings["write"] = writer.busy_seconds
         report.searchable_seconds = time.perf_counter() - t0
 
+        # --sync: drop documents whose files are gone
+        gone: list[str] = []
+        if sync:
+            t = time.perf_counter()
+            copies = {other: key for key, other in report.duplicates}
+            for doc_id, rec in list(store.manifest(refresh=True).items()):
+                if rec.source and not is_url(rec.source) and not Path(rec.source).exists():
+                    if doc_id in copies and not is_url(copies[doc_id]):
+                        # moved: its file is gone but a copy of the same bytes is here
+                        store.relocate(doc_id, str(Path(copies[doc_id]).resolve()))
+                        continue
+                    store.remove_document(doc_id)
+                    dups.remove(doc_id)
+                    report.removed.append(doc_id)
+                    gone.append(doc_id)
+            timings["write"] += time.perf_counter() - t
+        if prints_todo or gone or (store.manifest() and not dups.count()):
+            report.regrouped = regroup(store, dups, settings, prints_todo + gone)
+        dups.close()
+
         if sentvec is not None and (report.added or report.updated):
             t = time.perf_counter()
             report.sentences_embedded = fill_sentence_vectors(
@@ -377,14 +429,6 @@ def ingest_sources(
             )
             timings["sentences"] = time.perf_counter() - t
 
-        # --sync: drop documents whose files are gone
-        if sync:
-            t = time.perf_counter()
-            for doc_id, rec in list(store.manifest(refresh=True).items()):
-                if rec.source and not is_url(rec.source) and not Path(rec.source).exists():
-                    store.remove_document(doc_id)
-                    report.removed.append(doc_id)
-            timings["write"] += time.perf_counter() - t
     report.seconds = time.perf_counter() - t0
     report.timings = {k: round(v, 3) for k, v in timings.items()}
     return report
@@ -428,6 +472,57 @@ def fill_sentence_vectors(store: Store, sentvec, embedder: Embedder, doc_ids: li
         flush(min(batch_size, len(todo)))
     progress.sentences_total(done)
     return done
+
+
+def duplicates_path(settings: Settings) -> Path:
+    return settings.index_dir / f"{settings.collection}.dups.sqlite"
+
+
+def regroup(store: Store, dups: DuplicateIndex, settings: Settings, changed: list[str]) -> dict[str, str | None]:
+    """Settle the duplicate groups after documents were added, changed or removed, and record
+    each document's new group in the index. An index written before the groups (no fingerprints
+    yet) gets the fingerprints of all its documents first, from their stored vectors."""
+    if not dups.count():
+        backfill_fingerprints(store, dups)
+    diff = dups.regroup(changed)
+    for doc_id, group in diff.items():
+        store.set_group(doc_id, group)
+    return diff
+
+
+def backfill_fingerprints(store: Store, dups: DuplicateIndex) -> int:
+    """Fingerprints of documents indexed before this existed: text and vectors from the index."""
+    from qa.schema import Chunk, Document
+
+    n = 0
+    for doc_id, rec in store.manifest(refresh=True).items():
+        got = store.chunks.get(where={"doc_id": doc_id}, include=["embeddings", "metadatas"])
+        rows = [(m or {}, e) for m, e in zip(got["metadatas"], got["embeddings"])
+                if (m or {}).get("doc_sha256") == rec.sha256]
+        text = store.document_text(doc_id) or ""
+        if not rows or not text:
+            continue
+        body_end = int((store.docs.get(ids=[doc_id], include=["metadatas"])["metadatas"][0] or {}).get("body_end", len(text)))
+        doc = Document(doc_id, rec.title, rec.source, text, body_end, rec.sha256, rec.author, rec.date, rec.language, rec.outlet)
+        chunks = [Chunk("", doc_id, rec.title, int(m.get("position", 0)), 0, 0, "", m.get("kind", "body"), 0) for m, _ in rows]
+        dups.put(DuplicateIndex.fingerprint(doc, chunks, np.asarray([e for _, e in rows], dtype=np.float32)))
+        n += 1
+    return n
+
+
+def remove_documents(settings: Settings, store: Store, doc_ids: list[str]) -> list[str]:
+    """Remove documents from the index (and from their duplicate groups). Returns those that were there."""
+    with _lock(settings):
+        removed = [d for d in doc_ids if store.remove_document(d)]
+        if removed:
+            dups = DuplicateIndex(duplicates_path(settings))
+            try:
+                for d in removed:
+                    dups.remove(d)
+                regroup(store, dups, settings, removed)
+            finally:
+                dups.close()
+    return removed
 
 
 class IndexBusy(RuntimeError):
