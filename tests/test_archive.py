@@ -76,6 +76,8 @@ def test_time_words_resolved_against_the_as_of_date():
     assert (week.since, week.until) == (dt.date(2026, 11, 23), dt.date(2026, 12, 3)) and week.refs[0].mode == "filter"
     assert resolve("What are the latest GDP figures?", day).recency
     assert resolve("Số liệu mới nhất về sốt xuất huyết?", day, "vi").recency
+    for span in ("Những năm qua ngoại giao đóng góp gì?", "5 năm qua GDP tăng bao nhiêu?"):  # a span, not last year
+        assert resolve(span, day, "vi").query == span
     plain = resolve("Tình hình năm 2021 thế nào?", day, "vi")
     assert plain.query == "Tình hình năm 2021 thế nào?" and plain.refs[0].stated and not plain.since
 
