@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # --- retrieval / answering ---------------------------------------------
     top_k: int = Field(8, ge=1, description="Passages retrieved per question")
     fetch_k: int = Field(30, ge=1, description="Candidates fetched from the vector index before filtering")
+    exact_search_max: int = Field(
+        20000, ge=0,
+        description="When a filtered vector search comes back short (HNSW), search exactly among at most this many passing chunks",
+    )
     min_relevance: float = Field(
         0.80,
         description="Refuse when the best passage's cosine similarity is below this (calibrated on the dev set)",

@@ -10,6 +10,12 @@ Every chunk carries the fields the filters read (:func:`filter_fields`):
 * ``date_from`` / ``date_to``: the first and last day its article's publication date can be,
   as ``YYYYMMDD`` integers (``2024-10`` → 20241001…20241031); absent when the date is unknown,
   so a date filter leaves such articles out;
+* ``year``: the year of that date (a date is a day, a month or a year: it never spans two).
+  Chroma evaluates each clause of a ``where`` over the whole collection, so its cost grows with
+  the number of chunks a clause matches: ``date_to >= …`` matches half an archive, ``year $in
+  [2020]`` only that year. The index is asked with the year clause
+  (:meth:`Filters.index_where`); the exact day bounds are checked on what it returns
+  (:meth:`Filters.matches`), widening the search when too few pass;
 * ``outlet_key``: the outlet folded (no diacritics, lower case): ``--outlet "thanh nien"``
   matches "Thanh Niên";
 * ``doc_language``: the article's language (a filter is about articles, not single chunks).
@@ -27,6 +33,7 @@ class FilterError(ValueError):
 
 
 LANGUAGES = ("vi", "en")
+YEARS_IN = 50  # a closed range of fewer years is asked as ``year $in [...]``
 
 
 def outlet_key(outlet: str | None) -> str:
@@ -76,6 +83,7 @@ def filter_fields(date: str | None, outlet: str | None, language: str | None) ->
     span = date_span(date)
     if span:
         out["date_from"], out["date_to"] = span
+        out["year"] = span[0] // 10000
         out["dated"] = True
     key = outlet_key(outlet)
     if key:
@@ -162,11 +170,36 @@ class Filters:
         return out
 
     def where(self, *extra: dict | None) -> dict | None:
-        """A Chroma ``where`` for these filters, and-ed with ``extra`` clauses."""
-        parts = [*self.clauses(), *(e for e in extra if e)]
-        if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else {"$and": parts}
+        """A Chroma ``where`` for these filters (exact day bounds), and-ed with ``extra`` clauses."""
+        return _and([*self.clauses(), *(e for e in extra if e)])
+
+    def index_where(self, *extra: dict | None) -> dict | None:
+        """The ``where`` the dense index is asked with: the dates as whole years (one cheap
+        clause, see the module docstring), the rest as in :meth:`where`. Everything it lets
+        through that :meth:`matches` rejects lies in the first or last year of the range."""
+        return _and([*self.index_clauses(), *(e for e in extra if e)])
+
+    @property
+    def exact_years(self) -> bool:
+        """Is :meth:`index_where` exact (no day bound inside a year)?"""
+        return (not self.since or (self.since.month, self.since.day) == (1, 1)) and \
+               (not self.until or (self.until.month, self.until.day) == (12, 31))
+
+    def index_clauses(self) -> list[dict]:
+        out: list[dict] = []
+        lo, hi = (self.since.year if self.since else None), (self.until.year if self.until else None)
+        year: dict | None = None
+        if lo is not None and hi is not None:
+            year = {"year": {"$in": list(range(lo, hi + 1))}} if hi - lo < YEARS_IN else \
+                   {"$and": [{"year": {"$gte": lo}}, {"year": {"$lte": hi}}]}
+        elif lo is not None:
+            year = {"year": {"$gte": lo}}
+        elif hi is not None:
+            year = {"year": {"$lte": hi}}
+        if year is not None:
+            out.append({"$or": [year, {"dated": False}]} if self.keep_undated else year)
+        rest = Filters(outlets=self.outlets, languages=self.languages)
+        return out + rest.clauses()
 
     def matches(self, meta: dict) -> bool:
         """Does a chunk (its metadata) pass? The same test as :meth:`where`, in Python."""
@@ -192,3 +225,9 @@ class Filters:
         if self.languages:
             bits.append("/".join(self.languages))
         return "; ".join(bits)
+
+
+def _and(parts: list[dict]) -> dict | None:
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else {"$and": parts}

