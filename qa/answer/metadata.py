@@ -77,7 +77,9 @@ def header_passage(p: Passage) -> Passage | None:
     if not line:
         return None
     sha = str(p.meta.get("doc_sha256", ""))[:12]
-    meta = {k: v for k, v in p.meta.items() if k in {"doc_id", "title", "source", "outlet", "author", "date", "language", "doc_sha256"}}
+    # the story's other outlets ("also reported by") go with the header that answers "which outlet"
+    meta = {k: v for k, v in p.meta.items() if k in {"doc_id", "title", "source", "outlet", "author", "date", "language",
+                                                      "doc_sha256", "group", "also_reported_by"}}
     meta.update(kind="header", position=-1)
     return Passage(f"{p.doc_id}:{sha}:header", p.doc_id, p.title, p.source, f"{p.title}\n{line}", p.score, meta,
                    {"header_of": p.chunk_id})

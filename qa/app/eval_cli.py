@@ -308,9 +308,10 @@ def retrieval(
         console.print(f"JSON report: {escape(str(json_out))}")
 
 
-def _indexed_engine(base, index_dir: Path, src: Path, id_fn=None):
+def _indexed_engine(base, index_dir: Path, src: Path, id_fn=None, sync: bool = False):
     """An engine over ``src`` ingested into its own embedded index at ``index_dir`` (reused when
-    already there), with a progress bar; files that fail are reported, not fatal."""
+    already there; ``sync``: documents whose files are gone leave it), with a progress bar; files
+    that fail are reported, not fatal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from qa.answer.chain import Engine
@@ -320,7 +321,8 @@ def _indexed_engine(base, index_dir: Path, src: Path, id_fn=None):
     engine = Engine.open(settings, create=True)
     cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*cols, console=console, transient=True) as progress:
-        rep = ingest_paths([src], settings, engine.embedder, engine.store, progress=_ingest_progress(progress), id_fn=id_fn)
+        rep = ingest_paths([src], settings, engine.embedder, engine.store, progress=_ingest_progress(progress), id_fn=id_fn,
+                           sync=sync)
     if rep.failed:
         console.print(f"[yellow]{len(rep.failed)} file(s) of {escape(str(src))} could not be indexed[/]")
     return engine
@@ -541,6 +543,119 @@ def refusal(
     if failed:
         console.print("[red]" + "; ".join(failed) + "[/]")
         raise typer.Exit(1)
+
+
+@eval_app.command("duplicates")
+def duplicates(
+    corpus: Path = typer.Option(..., "--corpus", help="Articles to republish (the plain-text format: title, header line, paragraphs)"),
+    questions: Optional[Path] = typer.Option(None, "--questions", help="Eval set (JSONL) about these articles: repeats, hits and also_reported_by of its answerable items"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the copies: the same seed writes the same archive"),
+    k: int = typer.Option(5, "--k", min=1, help="Top passages looked at per question"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here"),
+    work: Optional[Path] = typer.Option(None, "--work", help="Keep the syndicated archive (WORK/archive) and its index (WORK/index) here, the index reused by the next run; default: temporary"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file (QA_CONFIG)"),
+) -> None:
+    """Duplicate grouping on an archive where every story comes from 2–3 outlets: copies grouped,
+    look-alikes apart, no story repeated in an answer's top passages, also_reported_by shown."""
+    import shutil
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qa.config import load_settings
+    from qa.eval import duplicates as dup
+    from qa.eval import items as eval_items
+    from qa.eval.runner import git_commit
+
+    t0 = time.perf_counter()
+    if not corpus.is_dir():
+        _fail(f"corpus folder not found: {corpus}")
+    items: list = []
+    if questions is not None:
+        try:
+            items, problems = eval_items.load_sets([questions])
+        except ValueError as exc:
+            _fail(str(exc))
+        for pr in problems:
+            console.print(f"[yellow]invalid line skipped:[/] {escape(str(pr))}")
+        if not any(not it.unanswerable for it in items):
+            _fail(f"no answerable item in {questions}")
+    marker = ".syndicated"
+    if work is not None and (work / "archive").exists() and not (work / "archive" / marker).exists():
+        _fail(f"{work / 'archive'} exists and was not written by `qa eval duplicates`: give another --work")
+    if config is not None:
+        os.environ["QA_CONFIG"] = str(config)
+    base = load_settings()
+    with ExitStack() as stack:
+        root = work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-dups-", ignore_cleanup_errors=True)))
+        archive = root / "archive"
+        if archive.exists():
+            shutil.rmtree(archive)
+        try:
+            families = dup.syndicate(corpus, archive, seed=seed)
+        except (OSError, ValueError) as exc:
+            _fail(f"cannot build the syndicated archive: {exc}")
+        if not families:
+            _fail(f"no article (.txt / .md) in {corpus}")
+        (archive / marker).write_text(json.dumps({"corpus": str(corpus), "seed": seed}) + "\n", encoding="utf-8")
+        console.print(f"{len(families)} articles + {sum(map(len, families.values()))} republished copies in {escape(str(archive))}")
+        from qa.index.embeddings import EmbeddingError
+        from qa.index.store import StoreError
+        from qa.ingest.pipeline import IndexBusy
+
+        try:
+            engine = _indexed_engine(base, root / "index", archive, sync=True)
+        except (StoreError, EmbeddingError, IndexBusy, OSError, ValueError) as exc:
+            _fail(str(exc))
+        cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*cols, console=console, transient=True) as progress:
+            task = progress.add_task("questions", total=sum(not it.unanswerable for it in items))
+            report = dup.measure(engine, families, items, k=k, on_item=lambda: progress.advance(task))
+
+    def f(x, pct: bool = True) -> str:
+        return "—" if x is None else (f"{x:.3f}" if pct else str(x))
+
+    table = Table(title=f"Duplicate groups: {report['documents']} articles indexed ({report['families']} stories, "
+                        f"{report['copies']} republished copies), seed {seed}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    n = report["items"]
+    rows = [
+        ("copy recall (copies grouped with their original)", f(report["copy_recall"])),
+        ("family recall (all of a story's copies in one group)", f(report["family_recall"])),
+        ("copy–original Jaccard (estimate): min / median",
+         f"{report['copy_jaccard']['min']:.3f} / {report['copy_jaccard']['median']:.3f}" if report["copy_jaccard"] else "—"),
+        ("groups", str(report["groups"])),
+        ("groups joining several stories (to judge)", str(report["mixed_groups"])),
+        (f"  of which reports > {dup.EVENT_DAYS} days apart (look-alikes)", str(report["lookalike_groups"])),
+        ("answerable questions", str(n)),
+        (f"top-{k} repeating a story (same family)", f"{report['top_family_repeats']} / {n}"),
+        (f"top-{k} repeating a group", f"{report['top_group_repeats']} / {n}"),
+        ("citations repeating a story (same family)", f"{report['cited_family_repeats']} / {n}"),
+        ("citations repeating a group", f"{report['cited_group_repeats']} / {n}"),
+        ("hit@1 (family of an expected source)", f(report["hit@1"])),
+        (f"hit@{k} (family of an expected source)", f(report[f"hit@{k}"])),
+        (f"also_reported_by shown ({report['answers_with_copies']} answers cite a copied story)", f(report["also_reported_by"])),
+        ("  … listing every other copy", f(report["also_reported_by_complete"])),
+    ]
+    for r in rows:
+        table.add_row(*r)
+    out.print(table)
+    for m in report["mixed"]:
+        label = "DIFFERENT EVENTS" if m["different_events"] else "same event?"
+        out.print(f"[{label}] {m['group']}", markup=False)
+        for fam, docs in m["families"].items():
+            out.print("    " + fam + ": " + "; ".join(f"{d['title']} ({d['outlet'] or '?'}, {d['published'] or '?'})" for d in docs),
+                      markup=False)
+    for miss in report["missed_copies"]:
+        out.print(f"not grouped: {miss['b']} with {miss['a']} (Jaccard {miss.get('jaccard_estimate')} estimated, "
+                  f"{miss.get('jaccard')} exact, containment {miss.get('containment')})", markup=False)
+    report["config"] = {"corpus": str(corpus), "questions": str(questions) if questions else None, "seed": seed, "k": k,
+                        "embeddings": base.embeddings, "git_commit": git_commit()}
+    report["family_map"] = families
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    if json_out:
+        _write(json_out, json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        console.print(f"JSON report: {escape(str(json_out))}")
 
 
 @eval_app.command("from-feedback")
