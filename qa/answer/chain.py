@@ -185,6 +185,7 @@ class Engine:
     generator: Any
     extractive: ExtractiveGenerator | None = None
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _crosscheck: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.extractive is None:
@@ -203,6 +204,15 @@ class Engine:
     @property
     def uses_llm(self) -> bool:
         return isinstance(self.generator, LLMGenerator)
+
+    @property
+    def crosscheck(self):
+        """The cross-language checks of a model's answer (:mod:`qa.answer.crosscheck`)."""
+        if self._crosscheck is None:
+            from qa.answer.crosscheck import CrossChecker
+
+            self._crosscheck = CrossChecker(self.embedder, getattr(self.retriever, "sentvec", None))
+        return self._crosscheck
 
     # ----------------------------------------------------------------- the chain
     def chain(self) -> Runnable:
@@ -553,27 +563,45 @@ class Engine:
             canonical, ungrounded = ground_numbers(canonical, packed, f"{turn.question}\n{turn.query}")
             if ungrounded:
                 trace["ungrounded_numbers"] = ungrounded
-            # a name that only another passage states: the sentence blends passages
-            canonical, blended = ground_names(canonical, packed, f"{turn.question}\n{turn.query}")
+            # a name that only another passage states (in its words or translated): the
+            # sentence blends passages
+            asked = f"{turn.question}\n{turn.query}"
+            aliases = self.crosscheck.name_aliases(canonical, packed, asked)
+            canonical, blended = ground_names(canonical, packed, asked, aliases)
             if blended:
                 trace["misattributed_names"] = blended
                 ungrounded = ungrounded + blended
+            # what a cited sentence says must be close to a sentence of its passage
+            canonical, unsupported, meaning = self.crosscheck.ground_meaning(canonical, packed)
+            if unsupported:
+                trace["unsupported_meaning"] = unsupported
+                ungrounded = ungrounded + unsupported
             answer, citations, report = finalize(canonical, packed, quotes_for(canonical, packed))
             trace.update(report)
+            held = {p.chunk_id: a for p, a in zip(packed, aliases) if a}
+            for c in citations:
+                if c["chunk_id"] in meaning:
+                    c["meaning"] = round(meaning[c["chunk_id"]], 3)
+                if c["chunk_id"] in held:
+                    c["aliases"] = sorted(held[c["chunk_id"]])
             dropped = [u for u in ungrounded if u["action"] == "dropped"]
             if not citations or not is_consistent(answer, citations):
                 reason = "no valid citation in the model's answer"
                 notice = "The language model's answer had no valid citation; showing the extractive answer."
                 if dropped:
-                    what = "names" if all("names" in u for u in dropped) else "numbers"
-                    reason = f"the model's cited {what} are not in its passages"
-                    notice = (f"The language model cited {'names' if what == 'names' else 'figures'} its passages do not "
-                              "contain; showing the extractive answer.")
+                    what = "names" if all("names" in u for u in dropped) else \
+                        "meaning" if all("meaning" in u for u in dropped) else "numbers"
+                    reason = "the model's cited sentences do not say what its passages say" if what == "meaning" else \
+                        f"the model's cited {what} are not in its passages"
+                    notice = ("The language model's cited sentences do not say what its passages say; showing the "
+                              "extractive answer.") if what == "meaning" else \
+                        (f"The language model cited {'names' if what == 'names' else 'figures'} its passages do not "
+                         "contain; showing the extractive answer.")
                 answer, citations = None, []
             else:
                 if dropped:
                     notice = (f"Left out {len(dropped)} sentence(s) of the language model's answer whose figures "
-                              "or names are not in the passages they cite.")
+                              "or names are not in the passages they cite, or that they do not say.")
                 trace["answered_by"] = gen.name
                 trace["uncited_sentences"] = uncited_sentences(answer)
         if answer is None:

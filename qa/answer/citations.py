@@ -114,7 +114,7 @@ def claim_terms(sentence: str) -> set[str]:
     Parentheses (translations the prompt allows) and the sentence's first word are left out."""
     from qa.index.keyword import analyse
 
-    body = MARKER.sub(" ", _PARENS.sub(" ", sentence)).strip()
+    body = re.sub(r"['’]s\b", "", MARKER.sub(" ", _PARENS.sub(" ", sentence))).strip()  # Vietnam's → Vietnam
     out: set[str] = set()
     skip = {"va", "cua", "of", "and", "for", "the", "de", "van", "von"}
     for run in name_runs(body):
@@ -146,8 +146,11 @@ def claims(answer: str) -> list[tuple[str, list[int]]]:
 def attach_support(answer: str, citations: list[dict], verbatim: bool = False) -> None:
     """Give each citation ``support``: ``{"score", "verdict", "claims"}``. The score is the share
     of the names and numbers its sentences state that the cited passage holds (folded, across
-    scripts); ``verified`` when all are there (a quote copied from the passage is, by
-    construction: ``verbatim``), ``partial`` when some are, ``unverified`` when none are."""
+    scripts, and translated: a citation's ``aliases``); ``verified`` when all are there (a quote
+    copied from the passage is, by construction: ``verbatim``), ``partial`` when some are,
+    ``unverified`` when none are. A model's sentences also carry ``meaning``: the lowest
+    similarity of a sentence citing the passage to its closest sentence there (every one
+    passed :func:`qa.answer.crosscheck.meaning_similarity`)."""
     from qa.index.keyword import analyse
 
     by_n = {c["n"]: c for c in citations}
@@ -160,9 +163,14 @@ def attach_support(answer: str, citations: list[dict], verbatim: bool = False) -
         if verbatim:
             c["support"] = {"score": 1.0, "verdict": "verified", "claims": len(sentences), "method": "quote"}
             continue
-        have = set(analyse(f"{c.get('title') or ''}\n{c.get('text') or ''}"))
+        aliases = c.pop("aliases", None) or []  # the answer's names this passage states translated
+        meaning = c.pop("meaning", None)  # the lowest meaning similarity of its sentences (qa.answer.crosscheck)
+        have = set(analyse(f"{c.get('title') or ''}\n{c.get('text') or ''}")) | set(aliases)
         wanted = set().union(*(claim_terms(s) for s in sentences)) if sentences else set()
         score = 1.0 if not wanted else len(wanted & have) / len(wanted)
         verdict = "verified" if score >= 1.0 else "partial" if score > 0 else "unverified"
-        c["support"] = {"score": round(score, 3), "verdict": verdict, "claims": len(sentences), "method": "names+numbers",
+        c["support"] = {"score": round(score, 3), "verdict": verdict, "claims": len(sentences),
+                        "method": "names+numbers" + ("+meaning" if meaning is not None else ""),
+                        **({"meaning": meaning} if meaning is not None else {}),
+                        **({"translated_names": sorted(set(aliases) & wanted)} if set(aliases) & wanted else {}),
                         **({"missing": sorted(wanted - have)[:12]} if wanted - have else {})}

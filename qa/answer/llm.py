@@ -506,15 +506,44 @@ def name_keys(text: str) -> set[str]:
     return {t for t in claim_terms(text) if not any(ch.isdigit() for ch in t)}
 
 
-def ground_names(answer: str, passages: list[Passage], question: str = "") -> tuple[str, list[dict]]:
+def ground_names(answer: str, passages: list[Passage], question: str = "",
+                 aliases: list[set[str]] | None = None) -> tuple[str, list[dict]]:
     """A name in a cited sentence that only *another* passage states: the sentence blends
     passages. It gets that passage's marker when one passage holds all its names, else it is
     dropped. Names no passage states (an English rendering of a Vietnamese name, which the
-    prompt allows) are left to the support score. Returns (answer, report)."""
-    return _ground(answer, passages, question, name_keys, "names", unknown_ok=True)
+    prompt allows) are left to the support score, unless ``aliases`` (per passage, the answer's
+    names it states in another language: :meth:`qa.answer.crosscheck.CrossChecker.name_aliases`)
+    place them in a passage. Returns (answer, report)."""
+    return _ground(answer, passages, question, name_keys, "names", unknown_ok=True, aliases=aliases)
 
 
-def _ground(answer: str, passages: list[Passage], question: str, keys_of, label: str, *, unknown_ok: bool) -> tuple[str, list[dict]]:
+def cited_spans(answer: str, n_passages: int) -> list[dict]:
+    """The answer's sentences that cite a passage (1…``n_passages``): ``body_start``/``end`` (the
+    sentence without the markers opening it, which cite the one before), ``drop_end`` (with
+    the markers that follow it), ``body``, ``text`` (without markers), ``inner`` / ``trailing``
+    markers, and ``cites``."""
+    from qa.answer.citations import MARKER
+
+    out: list[dict] = []
+    spans = sentence_spans(answer)
+    for i, (a, b) in enumerate(spans):
+        lead = _MARKERS_AT.match(answer, a)
+        body_start = lead.end() if lead else a
+        body = answer[body_start:b]
+        nxt = _MARKERS_AT.match(answer, spans[i + 1][0]) if i + 1 < len(spans) else None
+        inner = [int(n) for n in MARKER.findall(body)]
+        trailing = [int(n) for n in MARKER.findall(nxt.group())] if nxt else []
+        cites = [n for n in inner + trailing if 1 <= n <= n_passages]
+        if not cites:
+            continue
+        text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(MARKER.sub("", body).split()))
+        out.append({"body_start": body_start, "end": b, "drop_end": nxt.end() if nxt else b, "body": body,
+                    "text": text, "inner": inner, "trailing": trailing, "cites": cites})
+    return out
+
+
+def _ground(answer: str, passages: list[Passage], question: str, keys_of, label: str, *, unknown_ok: bool,
+            aliases: list[set[str]] | None = None) -> tuple[str, list[dict]]:
     from qa.answer.citations import MARKER
 
     if not passages:
@@ -523,24 +552,20 @@ def _ground(answer: str, passages: list[Passage], question: str, keys_of, label:
         from qa.index.keyword import analyse
 
         keys = [set(analyse(f"{p.title}\n{p.text}")) for p in passages]
+        literal = set().union(*keys)
+        for k, extra in enumerate(aliases or []):
+            if k < len(keys):
+                keys[k] |= extra
         asked = set(analyse(question))
     else:
         keys = [keys_of(f"{p.title}\n{p.text}") for p in passages]
         asked = keys_of(question)
     anywhere = set().union(*keys)
-    spans = sentence_spans(answer)
     edits: list[tuple[int, int, str]] = []
     report: list[dict] = []
-    for i, (a, b) in enumerate(spans):
-        lead = _MARKERS_AT.match(answer, a)
-        body_start = lead.end() if lead else a  # markers opening a span cite the sentence before
-        body = answer[body_start:b]
-        nxt = _MARKERS_AT.match(answer, spans[i + 1][0]) if i + 1 < len(spans) else None
-        inner = [int(n) for n in MARKER.findall(body)]
-        trailing = [int(n) for n in MARKER.findall(nxt.group())] if nxt else []
-        cites = [n for n in inner + trailing if 1 <= n <= len(passages)]
-        if not cites:
-            continue
+    for s in cited_spans(answer, len(passages)):
+        body_start, b, body = s["body_start"], s["end"], s["body"]
+        inner, trailing, cites = s["inner"], s["trailing"], s["cites"]
         nums = keys_of(_ENUM.sub("", MARKER.sub(" ", body))) - asked
         if unknown_ok:
             nums &= anywhere  # only what some passage states can be misattributed
@@ -548,7 +573,7 @@ def _ground(answer: str, passages: list[Passage], question: str, keys_of, label:
         missing = nums - held
         if not missing:
             continue
-        sentence = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(MARKER.sub("", body).split()))
+        sentence = s["text"]
         better = [k for k, ks in enumerate(keys, 1) if nums <= ks]
         if better and inner and not trailing:
             k = better[0]
@@ -557,8 +582,9 @@ def _ground(answer: str, passages: list[Passage], question: str, keys_of, label:
             edits.append((body_start, b, body[: first.start()] + f"[{k}]" + MARKER.sub("", body[first.end():])))
             report.append({"sentence": sentence, label: sorted(missing), "cited": sorted(set(cites)), "action": f"cited [{k}]"})
             continue
-        end = nxt.end() if nxt else b
-        edits.append((body_start, end, ""))
+        if label == "names" and not (missing & literal):
+            continue  # only a translation places these names elsewhere: it may move a marker, never drop a sentence
+        edits.append((body_start, s["drop_end"], ""))
         report.append({"sentence": sentence, label: sorted(missing), "cited": sorted(set(cites)), "action": "dropped"})
     out = answer
     for start, end, text in sorted(edits, reverse=True):

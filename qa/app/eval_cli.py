@@ -658,6 +658,66 @@ def duplicates(
         console.print(f"JSON report: {escape(str(json_out))}")
 
 
+@eval_app.command("crosscheck")
+def crosscheck(
+    xquad_dir: Path = typer.Option(..., "--xquad", help="XQuAD pair (xquad.vi*.json and xquad.en*.json): parallel paragraphs"),
+    limit: int = typer.Option(0, "--limit", min=0, help="At most this many articles (0: all): a quick run"),
+    write: Optional[Path] = typer.Option(None, "--write", help="Write the thresholds here (the shipped ones: qa/answer/crosscheck.json)"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file (QA_CONFIG)"),
+) -> None:
+    """Calibrate the cross-language claim checks (names, meaning) on XQuAD's parallel paragraphs, folds by article."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qa.answer.crosscheck import CrossChecker
+    from qa.config import load_settings
+    from qa.eval import crosscheck as cc
+    from qa.index.embeddings import make_embedder
+
+    if config is not None:
+        os.environ["QA_CONFIG"] = str(config)
+    try:
+        articles = cc.parallel_articles(xquad_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        _fail(f"cannot read {xquad_dir}: {exc}")
+    if limit:
+        articles = articles[:limit]
+    settings = load_settings()
+    embedder = make_embedder(settings)
+    checker = CrossChecker(embedder, None, name_threshold=0.0, meaning_threshold=0.0)
+    t0 = time.perf_counter()
+    cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*cols, console=console, transient=True) as progress:
+        task = progress.add_task("meaning: articles", total=len(articles))
+        meaning = cc.meaning_scores(articles, checker, on_article=lambda: progress.advance(task))
+        task = progress.add_task("names: articles", total=len(articles))
+        names = cc.name_scores(articles, checker, on_article=lambda: progress.advance(task))
+    report = {
+        "meaning": cc.calibrate(meaning, "keep"),
+        "names": cc.calibrate(names, "reject"),
+        "embedder": embedder.describe(),
+        "articles": len(articles),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    table = Table(title="cross-language claim checks (XQuAD parallel paragraphs)")
+    for col in ("check", "threshold", "pairs pass / fail", "kept (fold)", "let through (fold)", "kept (in-sample)", "let through (in-sample)"):
+        table.add_column(col)
+    for name in ("meaning", "names"):
+        r = report[name]
+        table.add_row(name, f"{r['threshold']:.3f}", f"{r['pairs']['pass']} / {r['pairs']['fail']}",
+                      f"{r['fold_estimate']['pass_kept']:.3f}", f"{r['fold_estimate']['fail_let_through']:.3f}",
+                      f"{r['in_sample']['pass_kept']:.3f}", f"{r['in_sample']['fail_let_through']:.3f}")
+    out.print(table)
+    if write:
+        shipped = {"meaning_similarity": report["meaning"]["threshold"], "name_similarity": report["names"]["threshold"],
+                   "calibration": {k: report[k] for k in ("meaning", "names", "embedder", "articles")},
+                   "command": "qa eval crosscheck --xquad DIR --write qa/answer/crosscheck.json"}
+        _write(write, json.dumps(shipped, ensure_ascii=False, indent=2) + "\n")
+        console.print(f"thresholds written to {escape(str(write))}")
+    if json_out:
+        _write(json_out, json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+
+
 @eval_app.command("from-feedback")
 def from_feedback(
     out_path: Path = typer.Argument(..., help="JSON Lines file of items to review (appended to: items already in it are kept, not repeated)"),

@@ -39,7 +39,7 @@ class Paragraph:
     language: str = "vi"
 
 
-def _find(dir_: Path, lang: str) -> Path:
+def find_file(dir_: Path, lang: str) -> Path:
     hits = sorted(dir_.glob(f"xquad.{lang}*.json")) or sorted(dir_.glob(f"*.{lang}.*json")) or sorted(dir_.glob(f"*{lang}*.json"))
     if not hits:
         raise FileNotFoundError(f"no xquad.{lang}.*.json in {dir_}")
@@ -58,7 +58,7 @@ def load_pair(dir_: Path) -> tuple[list[Paragraph], list[Question]]:
     dir_ = Path(dir_)
     if not dir_.is_dir():
         raise FileNotFoundError(f"not a folder: {dir_}")
-    vi_path, en_path = _find(dir_, "vi"), _find(dir_, "en")
+    vi_path, en_path = find_file(dir_, "vi"), find_file(dir_, "en")
     try:
         vi = json.loads(vi_path.read_text(encoding="utf-8"))["data"]
         en = json.loads(en_path.read_text(encoding="utf-8"))["data"]
@@ -92,7 +92,7 @@ def load_mixed(dir_: Path) -> tuple[list[Paragraph], list[Question]]:
     paragraph keeps its id, whichever language it is indexed in.
     """
     paragraphs, questions = load_pair(dir_)
-    en = json.loads(_find(Path(dir_), "en").read_text(encoding="utf-8"))["data"]
+    en = json.loads(find_file(Path(dir_), "en").read_text(encoding="utf-8"))["data"]
     by_article: dict[str, list[Paragraph]] = {}
     for p in paragraphs:
         by_article.setdefault(p.doc_id.rsplit("-", 1)[0], []).append(p)

