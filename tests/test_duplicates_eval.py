@@ -134,3 +134,99 @@ def test_cli_reports_and_rejects_bad_input(tmp_path):
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["copy_recall"] == 1.0 and report["config"]["seed"] == 0 and report["items"] == 0
     assert "copy recall" in proc.stdout
+
+
+def test_a_copy_cut_short_is_grouped_by_containment(tmp_path):
+    """A copy that dropped its last paragraphs shares most of its shingles with the original
+    though their Jaccard is below SAME_LANGUAGE_JACCARD: grouped when published within days,
+    not when a month apart, and never a story that merely shares a few sentences."""
+    import datetime as dt
+    import random
+
+    from qa.ingest.duplicates import SAME_LANGUAGE_JACCARD, DuplicateIndex, containment, minhash, same_story_in_one_language, shingles
+    from qa.schema import Document
+
+    rng = random.Random(3)
+    vocab = [f"tu{i}" for i in range(3000)]
+    paras = [" ".join(rng.choice(vocab) for _ in range(60)) for _ in range(10)]
+    other = [" ".join(rng.choice(vocab) for _ in range(60)) for _ in range(8)]
+    original = "\n\n".join(paras)
+    cut = "\n\n".join(paras[:4])  # the last six paragraphs dropped
+    lookalike = "\n\n".join(paras[:1] + other[:5])  # shares one paragraph only
+
+    def doc(i, text, date):
+        return Document(f"d{i}", f"t{i}", f"s{i}", f"t{i}\n\n{text}", 0, f"sha{i}", None, date, "vi", None)
+
+    def fp(d):
+        return DuplicateIndex.fingerprint(d, [], __import__("numpy").zeros((0, 4), dtype="float32"))
+
+    a, b = fp(doc(0, original, "2024-05-02")), fp(doc(1, cut, "2024-05-03"))
+    j = minhash(original).jaccard(minhash(cut))
+    assert j < SAME_LANGUAGE_JACCARD and a.size >= len(shingles(original)) and b.size < a.size
+    assert containment(j, a.size, b.size) >= 0.7
+    assert same_story_in_one_language(a, b, j)
+    late = fp(doc(2, cut, (dt.date(2024, 5, 2) + dt.timedelta(days=30)).isoformat()))
+    assert not same_story_in_one_language(a, late, j)
+    # a date of a month only counts as any of its days; an unknown date does not qualify
+    assert same_story_in_one_language(fp(doc(4, original, "2024-05")), fp(doc(5, cut, "2024-05")), j)
+    assert not same_story_in_one_language(fp(doc(4, original, "2024-05")), fp(doc(5, cut, "2024-07")), j)
+    assert not same_story_in_one_language(fp(doc(4, original, None)), fp(doc(5, cut, None)), j)
+    c = fp(doc(3, lookalike, "2024-05-02"))
+    assert not same_story_in_one_language(a, c, minhash(original).jaccard(minhash(lookalike)))
+    # through the index, with the sizes stored and read back
+    index = DuplicateIndex(tmp_path / "dups.sqlite")
+    for x in (a, b, c):
+        index.put(x)
+    groups = index.regroup(["d0", "d1", "d3"])
+    assert groups.get("d0") == groups.get("d1") == "g:d0" and groups.get("d3") is None
+    index.close()
+
+
+def test_fingerprints_without_sizes_still_load(tmp_path):
+    """A fingerprint table written before sizes were kept gains the column and keeps working."""
+    import sqlite3
+
+    from qa.ingest.duplicates import DuplicateIndex
+
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE prints (doc_id TEXT PRIMARY KEY, language TEXT, day INTEGER, anchors TEXT, "
+                "minhash BLOB NOT NULL, vector BLOB, grp TEXT)")
+    con.execute("INSERT INTO prints VALUES ('d0', 'vi', NULL, '', ?, NULL, NULL)", (bytes(4 * 128),))
+    con.commit()
+    con.close()
+    index = DuplicateIndex(path)
+    (p,) = index.all()
+    assert p.doc_id == "d0" and p.size is None and p.days is None
+    index.close()
+
+
+def test_copies_count_once_in_the_fusion_statistics():
+    """Copies of one story among the candidates do not lower the passages they repeat: with
+    story weights the fused scores of the distinct passages are what they are without the copies."""
+    import numpy as np
+
+    from qa.answer.retrieval import Passage, candidate_features, fuse_scores, story_weights
+
+    def cand(doc, dense, kw, lang="vi", group=None):
+        meta = {"language": lang, **({"group": group} if group else {})}
+        p = Passage(f"{doc}:0", doc, doc, "", "text", dense, meta)
+        p.trace.update(dense_score=dense, keyword_score=kw, passage_language=lang)
+        return p
+
+    base = [cand("a", 0.90, 30.0, group="g:a"), cand("b", 0.86, 10.0, "en"), cand("c", 0.84, 5.0), cand("d", 0.80, 2.0, "en")]
+    copies = [cand(f"a{i}", 0.90, 30.0, group="g:a") for i in range(1, 3)]
+
+    def fused(ps, weighted=True):
+        f = candidate_features(ps)
+        return fuse_scores(f["dense"], f["keyword"], None, f["language"], 0.5, 0.0, kw_per_language=True,
+                           weights=f["weights"] if weighted else None)
+
+    alone = fused(base)
+    assert story_weights(base + copies).tolist() == [1 / 3, 1, 1, 1, 1 / 3, 1 / 3]
+    assert story_weights(base[1:]) is None
+    with_copies = fused(base + copies)
+    assert np.allclose(with_copies[: len(base)], alone)
+    # unweighted, the copies crowd the statistics and shrink the best passage's lead
+    lead = lambda x: x[0] - x[1]
+    assert lead(fused(base + copies, weighted=False)) < lead(with_copies)
