@@ -325,7 +325,7 @@ class NewsRetriever(BaseRetriever):
         f = candidate_features(ps)
         return fuse_scores(f["dense"], f["keyword"], f["sentence"], f["language"], w, self.sentence_weight,
                            kw_per_language=self.kw_per_language, constraint=f["constraint"],
-                           constraint_weight=self.constraint_weight)
+                           constraint_weight=self.constraint_weight, weights=f["weights"])
 
     def _language_pools(self, qv: np.ndarray, fetch: int, filters=None) -> dict[str, list[Hit]]:
         """The dense top ``fetch`` of each passage language, when the index holds several.
@@ -353,8 +353,12 @@ class NewsRetriever(BaseRetriever):
         of that language nearest to the question, mostly not the answer), shrunk toward the
         median of all pools when the pool is small. What is left is how far a passage stands
         out from the other passages of its language: comparable across languages.
+
+        A story republished by several outlets (a duplicate group) counts once: its copies
+        would fill a pool with the same scores and lift that language's background.
         """
         by_id = {p.chunk_id: p for p in ps}
+        pools = {lang: one_story_each(hits) for lang, hits in pools.items()}
         for key, calibrated in (("dense_score", "dense_calibrated"), ("sentence_score", "sentence_calibrated")):
             per_lang: dict[str, list[float]] = {}
             for lang, hits in pools.items():
@@ -422,6 +426,21 @@ class NewsRetriever(BaseRetriever):
         return [p.to_lc() for p in self.search(query, k=k, language=language, filters=filters)]
 
 
+def one_story_each(hits: list) -> list:
+    """``hits`` with one article per duplicate group (the first, i.e. best, met): copies of
+    one story do not count twice in a pool's statistics."""
+    seen: dict[str, str] = {}
+    out = []
+    for h in hits:
+        g = (h.meta or {}).get("group")
+        doc = (h.meta or {}).get("doc_id")
+        if g:
+            if seen.setdefault(g, doc) != doc:
+                continue
+        out.append(h)
+    return out
+
+
 def passage_language(p: Passage) -> str:
     """The passage's language: recorded at ingest, else detected from its text (older indexes)."""
     lang = p.meta.get("language")
@@ -456,12 +475,29 @@ def candidate_features(ps: list[Passage]) -> dict[str, np.ndarray | None]:
         "sentence": sentence,
         "language": np.array([p.trace.get("passage_language", "") for p in ps]),
         "constraint": constraint,
+        "weights": story_weights(ps),
     }
+
+
+def story_weights(ps: list[Passage]) -> np.ndarray | None:
+    """Each candidate's weight in the fusion's statistics: 1, or 1 / n for a passage of a story
+    that n articles of the candidates carry (a duplicate group): copies of the best story would
+    otherwise crowd the mean and spread, and lower the very passages they repeat. None when no
+    candidate belongs to a group."""
+    members: dict[str, set[str]] = {}
+    for p in ps:
+        g = p.meta.get("group")
+        if g:
+            members.setdefault(g, set()).add(p.doc_id)
+    if not members:
+        return None
+    return np.array([1.0 / len(members[p.meta["group"]]) if p.meta.get("group") else 1.0 for p in ps], dtype=np.float64)
 
 
 def fuse_scores(dense: np.ndarray, keyword: np.ndarray, sentence: np.ndarray | None, languages: np.ndarray,
                 kw_weight: float, sentence_weight: float, *, kw_per_language: bool = False,
-                constraint: np.ndarray | None = None, constraint_weight: float = 0.0) -> np.ndarray:
+                constraint: np.ndarray | None = None, constraint_weight: float = 0.0,
+                weights: np.ndarray | None = None) -> np.ndarray:
     """The z-score fusion: standardised dense + weighted standardised keyword (+ sentence) scores.
 
     With ``kw_per_language`` the keyword scores are standardised within each passage language:
@@ -469,26 +505,32 @@ def fuse_scores(dense: np.ndarray, keyword: np.ndarray, sentence: np.ndarray | N
     raw keyword side favours them; per language, each side counts by how well it separates its
     own passages. ``constraint`` (in [-1, 1], :func:`qa.constraints.agreement`) is added
     as it is, not standardised: a passage that states the asked year gains the same whatever the
-    other candidates. The tuner (:mod:`qa.eval.tuning`) calls this same function.
+    other candidates. ``weights`` (:func:`story_weights`) count copies of one story once in the
+    means and spreads. The tuner (:mod:`qa.eval.tuning`) calls this same function.
     """
     if kw_per_language and len(set(languages.tolist())) > 1:
         kw = np.zeros_like(keyword)
         for lang in set(languages.tolist()):
             mask = languages == lang
-            kw[mask] = _standardise(keyword[mask])
+            kw[mask] = _standardise(keyword[mask], None if weights is None else weights[mask])
     else:
-        kw = _standardise(keyword)
-    out = _standardise(dense) + kw_weight * kw
+        kw = _standardise(keyword, weights)
+    out = _standardise(dense, weights) + kw_weight * kw
     if sentence is not None and sentence_weight:
-        out = out + sentence_weight * _standardise(sentence)
+        out = out + sentence_weight * _standardise(sentence, weights)
     if constraint is not None and constraint_weight:
         out = out + constraint_weight * constraint
     return out
 
 
-def _standardise(x: np.ndarray) -> np.ndarray:
-    """z-scores over the candidates; all-equal scores carry no information and give zeros."""
-    sd = float(x.std())
+def _standardise(x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """z-scores over the candidates (weighted: :func:`story_weights`); all-equal scores carry no
+    information and give zeros."""
+    if weights is None or not len(x):
+        mean, sd = float(x.mean()) if len(x) else 0.0, float(x.std()) if len(x) else 0.0
+    else:
+        mean = float(np.average(x, weights=weights))
+        sd = float(np.sqrt(np.average((x - mean) ** 2, weights=weights)))
     if sd < 1e-9:
         return np.zeros_like(x)
-    return (x - float(x.mean())) / sd
+    return (x - mean) / sd
