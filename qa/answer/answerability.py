@@ -63,6 +63,67 @@ def about_picture(question: str) -> bool:
     return bool(_PICTURE_Q.search(question))
 
 
+# "how many / how much / what percentage": the answer is a figure (a narrower test than
+# _NUMBER_Q, which also feeds the model: "how long", "how far" are often answered in words)
+_COUNT_Q = re.compile(
+    r"(?i)\b(how many|how much(?! of)|by how much|what (percentage|percent|share|proportion)|"
+    r"bao nhiêu|bao nhieu|(?<!thứ )mấy)\b"
+)
+# dates, clock times, editions, document numbers and codes are not the figure asked for (dates
+# first: "ngày 23/5" must go whole)
+_DATE_LIKE = re.compile(
+    r"(?i)\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b|\b\d{1,2}[.-]\d{1,2}[.-]\d{4}\b|\b\d{1,2}[:h]\d{2}\b|"
+    r"\b(ngày|hôm|sáng|chiều|tối|trưa|đêm|rạng sáng)\s+\d{1,2}[./-]\d{1,2}(?:[./-]\d{2,4})?\b|"
+    r"\b(january|february|march|april|may|june|july|august|september|october|november|december)\s+\d{1,2}\b|"
+    r"\b\d{1,2}(?:st|nd|rd|th)?\s+(january|february|march|april|may|june|july|august|september|october|november|december)\b"
+)
+_NOT_A_FIGURE = re.compile(
+    r"(?i)\b(ngày|tháng|năm|hôm|lúc|giờ|quý|lần thứ|thứ|khóa|kỳ|số|no\.?|đại hội|hội nghị|phiên|congress|conference|"
+    r"session|edition|games|summit|plenum)\s*\d+|\b\d+\s*(giờ|h)\b|"
+    r"\b\d+(?:-[A-ZĐ]\w*)+(?:/\w+)*|\b[^\W\d_]+-?\d+\b"  # codes: 52-NQ/TW, COVID-19, G20, A321
+)
+_YEAR_ONLY = re.compile(r"^(1[89]|20)\d{2}$")
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER_WORDS = re.compile(
+    r"(?i)\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
+    r"eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|half|quarter|"
+    r"hai|ba|bốn|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|vạn|triệu|tỷ|tỉ|chục|một nửa|gấp đôi|gấp ba)\b"
+)
+
+
+def asks_for_figure(question: str) -> bool:
+    """Does the question ask for a count, an amount or a share ("how many", "bao nhiêu")?"""
+    return bool(_COUNT_Q.search(question))
+
+
+def states_figure(sentence: str, question: str) -> bool:
+    """Does the sentence state a figure the question does not already give? Years, dates, clock
+    times and editions ("lần thứ 31", "the 31st") are not figures; numbers written in words are."""
+    from qa.canonical import canonicalise
+
+    def figures(text: str) -> set[str]:
+        text = _NOT_A_FIGURE.sub(" ", _DATE_LIKE.sub(" ", canonicalise(text)))
+        # a bare four-digit year is not a figure; "2,000" / "2.000" (a separator) is one
+        return {re.sub(r"[.,]", "", m) for m in _FIGURE.findall(text) if not _YEAR_ONLY.match(m)} - {""}
+
+    return bool(figures(sentence) - figures(question)) or bool(_NUMBER_WORDS.search(sentence))
+
+
+FIGURE_GAP = 0.03  # a sentence stating a figure must score within this of the best sentence
+
+
+def figure_sentences(question: str, scored: list) -> list | None:
+    """For a question asking for a figure (:func:`asks_for_figure`), the scored sentences that
+    state one (:func:`states_figure`) and score within :data:`FIGURE_GAP` of the best sentence,
+    best first; None for other questions. An extractive answer quotes these first. Empty is
+    not a refusal by itself ("how much of it is undeveloped?" — "large areas"): the
+    answerability model weighs it (``type_number_ok``)."""
+    if not scored or not asks_for_figure(question):
+        return None
+    best = scored[0][0]
+    return [x for x in scored if x[0] >= best - FIGURE_GAP and states_figure(x[4], question)]
+
+
 def time_mismatch(question: str, passage) -> list[str]:
     """The years, quarters or months the question names that the passage contradicts: it
     states others of that kind, and neither it, its title nor its publication date states the
@@ -93,7 +154,6 @@ def drop_other_times(question: str, passages: list, scored: list) -> tuple[list,
     if not bad:
         return scored, []
     return [x for x in scored if x[3] not in bad], bad
-_DIGIT = re.compile(r"\d")
 
 
 @dataclass
@@ -229,7 +289,8 @@ def features(question: str, language: str, passages: list, scored: list[tuple], 
     fq = question
     if _NUMBER_Q.search(fq):
         f["type_number"] = 1.0
-        f["type_number_ok"] = float(bool(_DIGIT.search(sent)))
+        # a sentence close to the best one states a figure the question does not already give
+        f["type_number_ok"] = float(any(states_figure(x[4], question) for x in scored if x[0] >= best - FIGURE_GAP))
     if _TIME_Q.search(fq):
         f["type_time"] = 1.0
         sc = question_constraints(sent)

@@ -136,13 +136,16 @@ class ExtractiveGenerator:
         return prob >= model.threshold_for(language), info
 
     def generate(self, question: str, language: str, passages: list[Passage]) -> Draft:
-        from qa.answer.answerability import drop_other_times
+        from qa.answer.answerability import drop_other_times, figure_sentences
 
         scored, vectors = self.scored_with_vectors(question, language, passages)
         scored, other_times = drop_other_times(question, passages, scored)
         ok, verdict = self.answerable(question, language, passages, scored, vectors)
         if other_times:
             verdict["other_time_passages"] = other_times
+        figures = figure_sentences(question, scored)
+        if ok and figures:
+            scored = figures  # "how many": the answer quotes the sentences close to the best that state a figure
         threshold = verdict["threshold"]
         best = scored[0][0] if scored else 0.0
         trace = {
