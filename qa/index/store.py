@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +171,10 @@ class Store:
         self._committed: dict[str, tuple[str, int] | None] = {}  # doc id → (sha256, n_chunks) as last seen; None: no record
         self.short_searches = 0  # dense searches Chroma answered short (see query)
         self.short_unresolved = 0  # … of which too many chunks passed to search them exactly
+        # chunk id → its vector (float16), for exact searches among a filter's chunks: a chunk id
+        # names one version of one document (doc:sha:position), so a kept vector never goes stale
+        self._vectors: dict[str, np.ndarray] = {}
+        self._vectors_lock = threading.Lock()
         self._open(create)
 
     # ------------------------------------------------------------------ opening
@@ -403,22 +408,47 @@ class Store:
             if got < fetch:
                 if filters and got < k:
                     limit = self.settings.exact_search_max
-                    passing = self.chunks.get(where=full, include=["embeddings"], limit=limit + 1) if limit else {"ids": []}
-                    if len(passing["ids"]) > got or len(passing["ids"]) > limit:
+                    passing = self.chunks.get(where=full, include=[], limit=limit + 1)["ids"] if limit else []
+                    if len(passing) > got or len(passing) > limit:
                         self.short_searches += 1
-                        if len(passing["ids"]) <= limit:
+                        if len(passing) <= limit:
                             return self.exact_search(np.asarray(vector, dtype=np.float32), passing, k, filters if not exact else None)
                         self.short_unresolved += 1
                 return good[:k]
             fetch *= 4
 
-    def exact_search(self, vector: np.ndarray, passing: dict, k: int, filters=None) -> list[Hit]:
-        """The ``k`` nearest committed chunks among ``passing`` (a Chroma ``get`` with their
-        embeddings), by brute force: the fallback when the HNSW search came back short."""
-        if not passing["ids"]:
+    def chunk_vectors(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
+        """The vectors of these chunks (those still there), from memory when read before: a
+        filter's chunks are read from Chroma once, not at every question (reading 9k vectors
+        costs about 250 ms at 100k chunks; their ids alone, 30 ms). At most
+        ``QA_VECTOR_CACHE_MAX`` vectors are kept."""
+        with self._vectors_lock:
+            missing = [i for i in ids if i not in self._vectors]
+        got: dict[str, np.ndarray] = {}
+        for start in range(0, len(missing), _MAX_BATCH):
+            part = self.chunks.get(ids=missing[start : start + _MAX_BATCH], include=["embeddings"])
+            for cid, vec in zip(part["ids"], part["embeddings"]):
+                got[cid] = np.asarray(vec, dtype=np.float16)
+        with self._vectors_lock:
+            cap = self.settings.vector_cache_max
+            if len(self._vectors) + len(got) > cap:
+                self._vectors.clear()  # simple and bounded: the next filters fill it again
+            if len(got) <= cap:
+                self._vectors.update(got)
+            have = [(i, self._vectors.get(i, got.get(i))) for i in ids]
+        have = [(i, v) for i, v in have if v is not None]
+        if not have:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [i for i, _ in have], np.stack([v for _, v in have]).astype(np.float32)
+
+    def exact_search(self, vector: np.ndarray, passing: list[str], k: int, filters=None) -> list[Hit]:
+        """The ``k`` nearest committed chunks among ``passing`` (chunk ids), by brute force: the
+        fallback when the HNSW search came back short."""
+        ids, vecs = self.chunk_vectors(list(passing))
+        if not ids:
             return []
-        sims = np.asarray(passing["embeddings"], dtype=np.float32) @ vector
-        scored = list(zip(sims.tolist(), passing["ids"]))
+        sims = vecs @ np.asarray(vector, dtype=np.float32)
+        scored = list(zip(sims.tolist(), ids))
         scored.sort(key=lambda t: -t[0])
         out: list[Hit] = []
         for start in range(0, len(scored), 4 * k + 16):
