@@ -8,13 +8,11 @@ first, so ``31st`` = ``lần thứ 31`` = ``thứ XXXI``, ``Q3`` = ``quý III`` 
 ``14/12/2021`` = ``December 14, 2021`` compare equal.
 
 A passage's context is its own text, its article's title, and (when neither names a year) its
-article's publication year: the year an undated "this quarter" refers to. When the text names
-other years, the publication year still keeps the passage from counting as another year's: a
-report of 2024 that compares with "2020 and 2021" is not about them.
+article's publication year: the year an undated "this quarter" refers to.
 
 :func:`agreement` scores a passage in [-1, 1]: each constraint counts +1 when the passage states
 it; a year, quarter or month counts -1 when the passage states others of its kind but not it (a
-passage about 2023 when 2024 is asked), unless that year is its article's publication year (0); a number the passage does not state counts 0. The score
+passage about 2023 when 2024 is asked); a number the passage does not state counts 0. The score
 is the mean over the question's constraints, 0 when the question names none. The retriever adds
 it to the fused score with a weight chosen by cross-validation (``qa eval tune``).
 """
@@ -40,7 +38,6 @@ class Constraints:
     months: set[str] = field(default_factory=set)  # "m/yyyy"
     dates: set[str] = field(default_factory=set)  # "d/m/yyyy"
     numbers: set[str] = field(default_factory=set)  # editions, counts, other small numbers
-    published: set[str] = field(default_factory=set)  # a passage's article's publication year (context, not stated)
 
     def __bool__(self) -> bool:
         return bool(self.years or self.quarters or self.months or self.dates or self.numbers)
@@ -49,7 +46,7 @@ class Constraints:
         return len(self.years) + len(self.quarters) + len(self.months) + len(self.dates) + len(self.numbers)
 
     def as_dict(self) -> dict[str, list[str]]:
-        return {k: sorted(v) for k, v in self.__dict__.items() if v and k != "published"}
+        return {k: sorted(v) for k, v in self.__dict__.items() if v}
 
 
 def extract(text: str) -> Constraints:
@@ -131,10 +128,9 @@ def passage_context(text: str, title: str = "", published: str | None = None, fa
     publication year stands in (a chunk saying "this quarter" is about its article's year).
     ``facts``: the chunk's stored :func:`encode` form, when its index has one."""
     c = decode(facts) if facts is not None else stated(text, title)
-    year = (published or "").split("-")[0]
-    if year.isdigit():
-        c.published.add(year)
-        if not c.years:
+    if published and not c.years:
+        year = published.split("-")[0]
+        if year.isdigit():
             c.years.add(year)
     return c
 
@@ -148,12 +144,7 @@ def agreement(asked: Constraints, passage: Constraints) -> float:
     for kind in ("years", "quarters", "months"):
         want, have = getattr(asked, kind), getattr(passage, kind)
         for v in want:
-            if v in have:
-                total += 1.0
-            elif kind == "years" and v in passage.published:
-                continue  # the article's own year: the other years it names are comparisons
-            elif have:
-                total -= 1.0
+            total += 1.0 if v in have else (-1.0 if have else 0.0)
     for v in asked.dates:
         total += 1.0 if v in passage.dates else 0.0
     for v in asked.numbers:
