@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     keyword_per_language: bool = Field(
         True, description="Standardise keyword scores within each passage language before fusing (mixed-language indexes)"
     )
+    cross_language_bonus: float = Field(
+        0.02, ge=0, le=0.2,
+        description="Added to the (calibrated) dense and sentence scores of passages in another language than the question's, before fusion: the cosine a relevant translation loses (chosen by qa eval tune)",
+    )
     constraint_weight: float = Field(
         1.5, ge=0,
         description="Weight of a passage's agreement with the years, quarters, dates and numbers the question names (0: off)",

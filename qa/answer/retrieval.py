@@ -85,6 +85,7 @@ class NewsRetriever(BaseRetriever):
     kw_per_language: bool = True  # standardise keyword scores within each passage language
     calibration_prior: float = 5.0  # pseudo-count pulling a small language pool's background to the global one
     constraint_weight: float = 1.5  # weight of the question-constraint agreement (qa.constraints)
+    cross_language_bonus: float = 0.0  # added to other-language passages' dense/sentence scores before fusion
     recency_weight: float = 0.75  # "latest": newest article's lift, among candidates within recency_margin of the best
     recency_margin: float = 1.0
     preferred_outlets: tuple = ()  # a duplicate group is cited from one of these first (folded names)
@@ -111,6 +112,7 @@ class NewsRetriever(BaseRetriever):
             language_calibration=settings.language_calibration,
             kw_per_language=settings.keyword_per_language,
             constraint_weight=settings.constraint_weight,
+            cross_language_bonus=settings.cross_language_bonus,
             preferred_outlets=tuple(o.strip() for o in settings.preferred_outlets.split(",") if o.strip()),
             # only with vectors for every sentence: a partly filled (lazy) cache would favour
             # the passages that happen to have been answered from before
@@ -137,7 +139,7 @@ class NewsRetriever(BaseRetriever):
         ps = self.candidates(query, lang, k, filters)
         if not ps:
             return []
-        fused = self._fuse(ps, self._weight(lang, query))
+        fused = self._fuse(ps, self._weight(lang, query), lang)
         if recency:
             fused = fused + self._recency(ps, fused)
         ordered = self.rank(ps, fused)
@@ -307,7 +309,7 @@ class NewsRetriever(BaseRetriever):
             p.trace["fused_rank"] = fused_rank
         return ordered
 
-    def _fuse(self, ps: list[Passage], w: float) -> np.ndarray:
+    def _fuse(self, ps: list[Passage], w: float, language: str | None = None) -> np.ndarray:
         d = np.array([p.trace.get("dense_calibrated", p.trace.get("dense_score", 0.0)) for p in ps], dtype=np.float64)
         kw = np.array([p.trace.get("keyword_score", 0.0) for p in ps], dtype=np.float64)
         if self.mode == "dense":
@@ -325,7 +327,8 @@ class NewsRetriever(BaseRetriever):
         f = candidate_features(ps)
         return fuse_scores(f["dense"], f["keyword"], f["sentence"], f["language"], w, self.sentence_weight,
                            kw_per_language=self.kw_per_language, constraint=f["constraint"],
-                           constraint_weight=self.constraint_weight, weights=f["weights"])
+                           constraint_weight=self.constraint_weight, weights=f["weights"],
+                           query_language=language, cross_language_bonus=self.cross_language_bonus)
 
     def _language_pools(self, qv: np.ndarray, fetch: int, filters=None) -> dict[str, list[Hit]]:
         """The dense top ``fetch`` of each passage language, when the index holds several.
@@ -497,7 +500,8 @@ def story_weights(ps: list[Passage]) -> np.ndarray | None:
 def fuse_scores(dense: np.ndarray, keyword: np.ndarray, sentence: np.ndarray | None, languages: np.ndarray,
                 kw_weight: float, sentence_weight: float, *, kw_per_language: bool = False,
                 constraint: np.ndarray | None = None, constraint_weight: float = 0.0,
-                weights: np.ndarray | None = None) -> np.ndarray:
+                weights: np.ndarray | None = None, query_language: str | None = None,
+                cross_language_bonus: float = 0.0) -> np.ndarray:
     """The z-score fusion: standardised dense + weighted standardised keyword (+ sentence) scores.
 
     With ``kw_per_language`` the keyword scores are standardised within each passage language:
@@ -506,8 +510,17 @@ def fuse_scores(dense: np.ndarray, keyword: np.ndarray, sentence: np.ndarray | N
     own passages. ``constraint`` (in [-1, 1], :func:`qa.constraints.agreement`) is added
     as it is, not standardised: a passage that states the asked year gains the same whatever the
     other candidates. ``weights`` (:func:`story_weights`) count copies of one story once in the
-    means and spreads. The tuner (:mod:`qa.eval.tuning`) calls this same function.
+    means and spreads. ``cross_language_bonus`` is added to the dense and sentence scores of
+    passages not in ``query_language`` before they are standardised: a relevant passage in the
+    other language scores lower than its translation would (the per-language calibration moves
+    each language's background, not that loss). The tuner (:mod:`qa.eval.tuning`) calls this
+    same function.
     """
+    if cross_language_bonus and query_language:
+        other = (languages != query_language).astype(np.float64) * cross_language_bonus
+        if other.any():
+            dense = dense + other
+            sentence = sentence + other if sentence is not None else None
     if kw_per_language and len(set(languages.tolist())) > 1:
         kw = np.zeros_like(keyword)
         for lang in set(languages.tolist()):

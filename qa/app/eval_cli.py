@@ -403,7 +403,7 @@ def tune(
 
     current = tuning.Setting(base.language_calibration, base.keyword_per_language, base.sentence_weight,
                              {"vi": base.keyword_weight_vi, "vi_plain": base.keyword_weight_vi_plain, "en": base.keyword_weight_en},
-                             base.constraint_weight)
+                             base.constraint_weight, base.cross_language_bonus)
     report = tuning.cross_validate(samples, folds=folds, current=current)
     table = Table(title=f"Fusion by {folds}-fold cross-validation over {report['articles']} articles ({report['samples']} questions)")
     for c in ("slice", "n", "current R@1", "in-sample R@1", "fold R@1", "fold R@5", "fold MRR@10"):

@@ -26,6 +26,7 @@ from qa.answer.retrieval import candidate_features, fuse_scores
 KW_WEIGHTS = (0.0, 0.15, 0.3, 0.5, 0.8, 1.2, 1.6, 2.2, 3.0, 4.0)
 SENTENCE_WEIGHTS = (0.0, 0.5, 1.0, 1.5)
 CONSTRAINT_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+CROSS_BONUSES = (0.0, 0.01, 0.02, 0.03, 0.04)
 CATEGORIES = ("vi", "vi_plain", "en")  # which keyword weight a question uses (retriever._weight)
 
 
@@ -52,10 +53,12 @@ class Setting:
     sentence_weight: float
     kw_weight: dict[str, float] = field(default_factory=dict)
     constraint_weight: float = 0.0
+    cross_bonus: float = 0.0
 
     def as_dict(self) -> dict:
         return {"language_calibration": self.calibrate, "keyword_per_language": self.kw_per_language,
                 "sentence_weight": self.sentence_weight, "constraint_weight": self.constraint_weight,
+                "cross_language_bonus": self.cross_bonus,
                 **{f"keyword_weight_{c}": w for c, w in self.kw_weight.items()}}
 
 
@@ -93,13 +96,14 @@ def collect(retriever, questions: Iterable[tuple[str, str, str, str, Callable]],
 
 
 def gold_rank(s: Sample, calibrate: bool, kw_per_language: bool, kw_weight: float, sentence_weight: float,
-              constraint_weight: float = 0.0) -> int | None:
+              constraint_weight: float = 0.0, cross_bonus: float = 0.0) -> int | None:
     if not s.gold.any():
         return None
     fused = fuse_scores(s.dense if calibrate else s.dense_raw, s.keyword,
                         s.sentence if calibrate else s.sentence_raw, s.language,
                         kw_weight, sentence_weight, kw_per_language=kw_per_language,
-                        constraint=s.constraint, constraint_weight=constraint_weight)
+                        constraint=s.constraint, constraint_weight=constraint_weight,
+                        query_language="en" if s.category == "en" else "vi", cross_language_bonus=cross_bonus)
     best = float(fused[s.gold].max())
     return int((fused > best).sum()) + 1
 
@@ -120,23 +124,30 @@ class Grid:
     """All settings' gold ranks, computed once per sample."""
 
     def __init__(self, samples: list[Sample], kw_weights=KW_WEIGHTS, sentence_weights=SENTENCE_WEIGHTS,
-                 calibrations=(False, True), kw_modes=(False, True), constraint_weights=CONSTRAINT_WEIGHTS) -> None:
+                 calibrations=(False, True), kw_modes=(False, True), constraint_weights=CONSTRAINT_WEIGHTS,
+                 cross_bonuses=CROSS_BONUSES) -> None:
         self.samples = samples
         self.kw_weights = tuple(kw_weights)
-        self.shared = list(itertools.product(calibrations, kw_modes, sentence_weights, constraint_weights))
+        self.shared = list(itertools.product(calibrations, kw_modes, sentence_weights, constraint_weights, cross_bonuses))
         # ranks[shared index][kw index] -> array over samples (0 for a miss)
         self.ranks = np.zeros((len(self.shared), len(self.kw_weights), len(samples)), dtype=np.int32)
-        # a question naming no constraint ranks the same whatever the constraint weight
+        # a question naming no constraint ranks the same whatever the constraint weight, and one
+        # whose candidates are all in one language the same whatever the cross-language bonus
         free = [s.constraint is None or not s.constraint.any() for s in samples]
-        done: dict[tuple, int] = {}
-        for i, (cal, kwl, sw, cw) in enumerate(self.shared):
-            base = done.setdefault((cal, kwl, sw), i)
+        mono = [len(set(s.language.tolist())) < 2 for s in samples]
+        done_c: dict[tuple, int] = {}
+        done_b: dict[tuple, int] = {}
+        for i, (cal, kwl, sw, cw, cb) in enumerate(self.shared):
+            base_c = done_c.setdefault((cal, kwl, sw, cb), i)
+            base_b = done_b.setdefault((cal, kwl, sw, cw), i)
             for j, kw in enumerate(self.kw_weights):
                 for n, s in enumerate(samples):
-                    if base != i and free[n]:
-                        self.ranks[i, j, n] = self.ranks[base, j, n]
+                    if base_c != i and free[n]:
+                        self.ranks[i, j, n] = self.ranks[base_c, j, n]
+                    elif base_b != i and mono[n]:
+                        self.ranks[i, j, n] = self.ranks[base_b, j, n]
                     else:
-                        self.ranks[i, j, n] = gold_rank(s, cal, kwl, kw, sw, cw) or 0
+                        self.ranks[i, j, n] = gold_rank(s, cal, kwl, kw, sw, cw, cb) or 0
 
     def _score(self, ranks: np.ndarray) -> float:
         # MRR@10 with R@1 on top: smooth enough to choose by, and it rewards the first place
@@ -150,7 +161,7 @@ class Grid:
         """The best setting on the samples ``idx``: shared parameters jointly, the keyword weight per category."""
         cats = np.array([s.category for s in self.samples])
         best: tuple[float, Setting] | None = None
-        for i, (cal, kwl, sw, cw) in enumerate(self.shared):
+        for i, (cal, kwl, sw, cw, cb) in enumerate(self.shared):
             total, weights = 0.0, {}
             for c in CATEGORIES:
                 sel = idx[cats[idx] == c]
@@ -161,12 +172,13 @@ class Grid:
                 weights[c] = self.kw_weights[j]
                 total += scores[j]
             if best is None or total > best[0] + 1e-12:
-                best = (total, Setting(cal, kwl, sw, weights, cw))
+                best = (total, Setting(cal, kwl, sw, weights, cw, cb))
         assert best is not None
         return best[1]
 
     def ranks_for(self, setting: Setting, idx: np.ndarray) -> list[int | None]:
-        key = (setting.calibrate, setting.kw_per_language, setting.sentence_weight, setting.constraint_weight)
+        key = (setting.calibrate, setting.kw_per_language, setting.sentence_weight, setting.constraint_weight,
+               setting.cross_bonus)
         i = self.shared.index(key) if key in self.shared else None
         out: list[int | None] = []
         for n in idx:
@@ -177,7 +189,7 @@ class Grid:
                 r = int(self.ranks[i, j, n])
             else:  # a setting outside the grid (the current one, say)
                 r = gold_rank(self.samples[n], setting.calibrate, setting.kw_per_language, w, setting.sentence_weight,
-                              setting.constraint_weight) or 0
+                              setting.constraint_weight, setting.cross_bonus) or 0
             out.append(r or None)
         return out
 
