@@ -229,6 +229,9 @@ def test_uploaded_article_with_script_is_shown_as_text(browser, sample_index, tm
     srv = start_qa_server(copy_index(sample_index.dir, tmp_path / "idx"), tmp_path, QA_ALLOW_UPLOAD="true")
     article = tmp_path / "ca-phe-ea-tu.txt"
     article.write_text(XSS_ARTICLE, encoding="utf-8")
+    other = tmp_path / "le-hoi-hoa.txt"  # an outlet the index did not have when the page was built
+    other.write_text("Lễ hội hoa xuân khai mạc tại công viên thành phố\nBáo Hoa Xuân Thử Nghiệm | 2024-02-03\n\n"
+                     "Lễ hội hoa xuân năm 2024 khai mạc sáng nay với hơn 200 loài hoa từ khắp các tỉnh.\n", encoding="utf-8")
     page = browser.new_page(viewport={"width": 1200, "height": 1000})
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -237,11 +240,16 @@ def test_uploaded_article_with_script_is_shown_as_text(browser, sample_index, tm
         page.wait_for_selector("#qa-input textarea", timeout=60_000)
         # upload through the UI: indexed by the same ingest code
         page.get_by_text("Add articles · Thêm bài báo").click()
-        page.locator("#qa-upload input[type=file]").set_input_files(str(article))
+        page.locator("#qa-upload input[type=file]").set_input_files([str(article), str(other)])
         page.get_by_role("button", name="Index uploaded articles").click()
-        page.wait_for_function("() => document.body.innerText.includes('added 1')", timeout=ANSWER_TIMEOUT_MS)
-        page.wait_for_function("() => document.querySelector('.qa-status').innerText.includes('3 documents')", timeout=60_000)
-        assert "ca-phe-ea-tu" in {d["id"] for d in httpx.get(srv.url + "/api/documents", timeout=60).json()}
+        page.wait_for_function("() => document.body.innerText.includes('added 2')", timeout=ANSWER_TIMEOUT_MS)
+        page.wait_for_function("() => document.querySelector('.qa-status').innerText.includes('4 documents')", timeout=60_000)
+        assert {"ca-phe-ea-tu", "le-hoi-hoa"} <= {d["id"] for d in httpx.get(srv.url + "/api/documents", timeout=60).json()}
+        # the outlet picker offers the new outlet without a restart
+        page.get_by_text("Filters · Bộ lọc").click()
+        page.locator("#qa-outlets input").click()
+        page.wait_for_function("() => document.body.innerText.includes('Báo Hoa Xuân Thử Nghiệm')", timeout=60_000)
+        page.keyboard.press("Escape")
 
         msg = ask_and_wait(page, page, "Hợp tác xã cà phê Ea Tu đã xuất khẩu bao nhiêu tấn cà phê?")
         text = msg.inner_text()

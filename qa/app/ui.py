@@ -409,6 +409,12 @@ def _documents(service) -> list[dict]:
         return []
 
 
+def outlet_names(service) -> list[str]:
+    """The outlets of the indexed articles, for the outlet picker (read again on every page load
+    and after an upload: articles added since the server started count)."""
+    return sorted({d.get("outlet") for d in _documents(service) if d.get("outlet")})
+
+
 def feeds_html(service) -> str:
     """The read-only feeds panel: each feed, its last sync, status and items."""
     import datetime
@@ -555,12 +561,11 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
             clear_btn = gr.Button("New chat · Hỏi mới", scale=1, size="sm", variant="secondary",
                                   min_width=120, elem_id="qa-clear")
         # filters (the full page): a publication-date range and an outlet picker, applied at the index
-        outlet_names = sorted({d.get("outlet") for d in _documents(service) if d.get("outlet")})
         with gr.Accordion("Filters · Bộ lọc", open=False, elem_id="qa-filters", visible=not embed):
             with gr.Row():
                 since = gr.Textbox(label="Published from · Từ ngày (YYYY-MM-DD)", max_lines=1, elem_id="qa-since")
                 until = gr.Textbox(label="Published until · Đến ngày (YYYY-MM-DD)", max_lines=1, elem_id="qa-until")
-                outlets = gr.Dropdown(outlet_names, multiselect=True, label="Outlets · Báo", elem_id="qa-outlets")
+                outlets = gr.Dropdown(outlet_names(service), multiselect=True, label="Outlets · Báo", elem_id="qa-outlets")
         inputs = [msg, state, language, since, until, outlets]
         outputs = [msg, chatbot, state]
         msg.submit(respond, inputs, outputs, api_visibility="private")
@@ -584,11 +589,13 @@ def build_ui(service, *, embed: bool = False) -> gr.Blocks:
                                     label="Articles (.txt, .md, .html)")
                     index_btn = gr.Button("Index uploaded articles", variant="primary")
                     upload_out = gr.HTML(padding=False)
-                    index_btn.click(upload, [files], [upload_out, header], api_visibility="private")
+                    index_btn.click(upload, [files], [upload_out, header], api_visibility="private").then(
+                        lambda: gr.update(choices=outlet_names(service)), None, outlets, api_visibility="private")
             with gr.Accordion("Feeds · Nguồn tin", open=False, elem_id="qa-feeds"):
                 feeds_out = gr.HTML(feeds_html(service), padding=False)
             demo.load(lambda: feeds_html(service), None, feeds_out, api_visibility="private")
             demo.load(lambda: header_html(service), None, header, api_visibility="private")
+            demo.load(lambda: gr.update(choices=outlet_names(service)), None, outlets, api_visibility="private")
     demo.queue(default_concurrency_limit=max(2, settings.api_workers * 2))
     return demo
 
