@@ -405,6 +405,13 @@ class Store:
             good = self.committed(hits)
             if len(good) >= k:
                 return good[:k]
+            if not exact and got == fetch and self.settings.exact_search_max:
+                # day bounds inside the years cut the answer short: rather than asking Chroma for
+                # ever more, search the year filter's chunks exactly (their vectors are kept)
+                limit = self.settings.exact_search_max
+                passing = self.chunks.get(where=full, include=[], limit=limit + 1)["ids"]
+                if len(passing) <= limit:
+                    return self.exact_search(np.asarray(vector, dtype=np.float32), passing, k, filters)
             if got < fetch:
                 if filters and got < k:
                     limit = self.settings.exact_search_max
