@@ -176,6 +176,17 @@ class Result(TypedDict):
     trace: dict
 
 
+# why a model's answer was replaced when every cited sentence of it was dropped: (trace reason, notice)
+_DROPPED_ALL = {
+    "names": ("the model's cited names are not in its passages",
+              "The language model cited names its passages do not contain; showing the extractive answer."),
+    "numbers": ("the model's cited numbers are not in its passages",
+                "The language model cited figures its passages do not contain; showing the extractive answer."),
+    "meaning": ("the model's cited sentences do not say what its passages say",
+                "The language model's cited sentences do not say what its passages say; showing the extractive answer."),
+}
+
+
 @dataclass
 class Engine:
     settings: Settings
@@ -589,14 +600,8 @@ class Engine:
                 reason = "no valid citation in the model's answer"
                 notice = "The language model's answer had no valid citation; showing the extractive answer."
                 if dropped:
-                    what = "names" if all("names" in u for u in dropped) else \
-                        "meaning" if all("meaning" in u for u in dropped) else "numbers"
-                    reason = "the model's cited sentences do not say what its passages say" if what == "meaning" else \
-                        f"the model's cited {what} are not in its passages"
-                    notice = ("The language model's cited sentences do not say what its passages say; showing the "
-                              "extractive answer.") if what == "meaning" else \
-                        (f"The language model cited {'names' if what == 'names' else 'figures'} its passages do not "
-                         "contain; showing the extractive answer.")
+                    what = next((k for k in ("names", "meaning") if all(k in u for u in dropped)), "numbers")
+                    reason, notice = _DROPPED_ALL[what]
                 answer, citations = None, []
             else:
                 if dropped:

@@ -408,14 +408,13 @@ class Store:
             if not exact and got == fetch and self.settings.exact_search_max:
                 # day bounds inside the years cut the answer short: rather than asking Chroma for
                 # ever more, search the year filter's chunks exactly (their vectors are kept)
-                limit = self.settings.exact_search_max
-                passing = self.chunks.get(where=full, include=[], limit=limit + 1)["ids"]
-                if len(passing) <= limit:
+                passing = self._passing_ids(full)
+                if len(passing) <= self.settings.exact_search_max:
                     return self.exact_search(np.asarray(vector, dtype=np.float32), passing, k, filters)
             if got < fetch:
                 if filters and got < k:
                     limit = self.settings.exact_search_max
-                    passing = self.chunks.get(where=full, include=[], limit=limit + 1)["ids"] if limit else []
+                    passing = self._passing_ids(full) if limit else []
                     if len(passing) > got or len(passing) > limit:
                         self.short_searches += 1
                         if len(passing) <= limit:
@@ -423,6 +422,11 @@ class Store:
                         self.short_unresolved += 1
                 return good[:k]
             fetch *= 4
+
+    def _passing_ids(self, where: dict | None) -> list[str]:
+        """The ids of the chunks ``where`` lets through, at most one more than ``QA_EXACT_SEARCH_MAX``
+        (ids only: 30 ms for 9k chunks at 100k, against 250 ms with their vectors)."""
+        return self.chunks.get(where=where, include=[], limit=self.settings.exact_search_max + 1)["ids"]
 
     def chunk_vectors(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
         """The vectors of these chunks (those still there), from memory when read before: a
