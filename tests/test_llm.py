@@ -244,10 +244,12 @@ def test_figure_is_cited_to_the_passage_that_holds_it(engine, fake_llm):
     [
         ("Le Cong Thanh recommended stronger links [9].", "no valid citation"),  # only an invented marker
         ("Le Cong Thanh recommended stronger links with the ministry.", "no valid citation"),  # no marker at all
+        ("[1]", "says nothing besides its markers"),  # seen from Qwen2.5-1.5B through llama.cpp
+        ("[1] [2].", "says nothing besides its markers"),
         ({"status": 500}, "LLM failed"),
         ({"garbage": True}, "LLM failed"),
     ],
-    ids=["invented-9", "no-citation", "http-500", "garbage"],
+    ids=["invented-9", "no-citation", "marker-only", "markers-only", "http-500", "garbage"],
 )
 def test_unusable_reply_falls_back_to_the_extractive_answer(engine, fake_llm, reply, reason):
     fake_llm.script(reply)

@@ -26,7 +26,7 @@ from typing import Any, Iterator, TypedDict
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from qa.answer.extractive import Draft, ExtractiveGenerator, make_generator, refusal_message
-from qa.answer.citations import attach_support, finalize, is_consistent
+from qa.answer.citations import attach_support, finalize, is_consistent, says_something
 from qa.config import Settings
 from qa.filters import Filters
 from qa.index.embeddings import make_embedder
@@ -596,7 +596,12 @@ class Engine:
                 if c["chunk_id"] in held:
                     c["aliases"] = sorted(held[c["chunk_id"]])
             dropped = [u for u in ungrounded if u["action"] == "dropped"]
-            if not citations or not is_consistent(answer, citations):
+            if citations and is_consistent(answer, citations) and not says_something(answer):
+                # nothing but markers left ("[1]", "[1] [2]"): the model wrote no claim to show
+                reason = "the model's answer says nothing besides its markers"
+                notice = "The language model's answer held no text; showing the extractive answer."
+                answer, citations = None, []
+            elif not citations or not is_consistent(answer, citations):
                 reason = "no valid citation in the model's answer"
                 notice = "The language model's answer had no valid citation; showing the extractive answer."
                 if dropped:

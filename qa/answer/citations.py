@@ -174,3 +174,8 @@ def attach_support(answer: str, citations: list[dict], verbatim: bool = False) -
                         **({"meaning": meaning} if meaning is not None else {}),
                         **({"translated_names": sorted(set(aliases) & wanted)} if set(aliases) & wanted else {}),
                         **({"missing": sorted(wanted - have)[:12]} if wanted - have else {})}
+
+
+def says_something(answer: str) -> bool:
+    """True when an answer holds words or figures besides its [n] markers ("[1] [2]" does not)."""
+    return any(ch.isalnum() for ch in MARKER.sub("", answer))
