@@ -20,6 +20,8 @@ MONTHS = {
     "december": 12, "dec": 12,
 }
 _MONTH = r"(?P<mon>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
+# a month without a year is only a month when capitalised ("May 15", not "may 15 people")
+_MONTH_TITLE = r"(?P<mon>" + "|".join(m.title() for m in sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 _ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4}
 _ROMAN = re.compile(r"^(?=[IVXLC])C{0,1}(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})$")
 _ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
@@ -83,6 +85,15 @@ def canonicalise(text: str) -> str:
                lambda m: f"{int(m[1])}/{int(m[2])}/{m[3]}" if _valid_date(int(m[1]), int(m[2]), int(m[3])) else m[0], s)
     s = re.sub(r"(?i)\btháng\s+(\d{1,2})\s*(?:năm|/|-)\s*(\d{4})\b",
                lambda m: f"tháng {int(m[1])}/{m[2]}" if 1 <= int(m[1]) <= 12 else m[0], s)
+    # dates without a year → d/m: "ngày 15.5", "tối 8-6", "ngày 18/10" (after a day word: "5.5%" is a
+    # figure), "Sept. 7", "7 September"; the article's publication year completes them
+    # (:func:`qa.constraints.passage_context`)
+    s = re.sub(r"(?i)\b(ngày|hôm|sáng|chiều|tối|trưa|đêm|rạng sáng|khuya)\s+(\d{1,2})[./-](\d{1,2})(?![\d/.-]*\d)",
+               lambda m: f"{m[1]} {int(m[2])}/{int(m[3])}" if 1 <= int(m[2]) <= 31 and 1 <= int(m[3]) <= 12 else m[0], s)
+    s = re.sub(r"\b" + _MONTH_TITLE + r"\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b(?![,.]?\s*\d{4})(?![/:.]\d)",
+               lambda m: f"{int(m['d'])}/{MONTHS[m['mon'].lower()]}" if 1 <= int(m["d"]) <= 31 else m[0], s)
+    s = re.sub(r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_TITLE + r"\b(?!,?\s*\d{4})",
+               lambda m: f"{int(m['d'])}/{MONTHS[m['mon'].lower()]}" if 1 <= int(m["d"]) <= 31 else m[0], s)
     # Roman numerals (editions, quarters, sessions) → Arabic
     s = _sub_roman(s)
     # quarters: "third quarter", "3rd quarter", "quarter 3", "quý 3", "Q.3" → Q3

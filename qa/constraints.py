@@ -26,6 +26,7 @@ from qa.canonical import canonicalise
 
 _DATE = re.compile(r"(?<![\w/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")
 _MONTH = re.compile(r"(?<![\w/])(\d{1,2})/(\d{4})(?![\d/])")
+_DAY = re.compile(r"(?<![\w/.,])(\d{1,2})/(\d{1,2})(?![\d/]|[.,]\d)")  # a date without its year: "15/5"
 _QUARTER = re.compile(r"\bQ([1-4])(?:/((?:19|20)\d{2})(?!\d))?\b")
 _YEAR = re.compile(r"(?<![\d.,/])((?:19|20)\d{2})(?![\d/]|[.,]\d)")
 _NUMBER = re.compile(r"(?<![\d.,/])(\d{1,3})(?![\d]|[.,]\d)")
@@ -37,13 +38,14 @@ class Constraints:
     quarters: set[str] = field(default_factory=set)
     months: set[str] = field(default_factory=set)  # "m/yyyy"
     dates: set[str] = field(default_factory=set)  # "d/m/yyyy"
+    days: set[str] = field(default_factory=set)  # "d/m": a date written without its year (and the day of each date)
     numbers: set[str] = field(default_factory=set)  # editions, counts, other small numbers
 
     def __bool__(self) -> bool:
-        return bool(self.years or self.quarters or self.months or self.dates or self.numbers)
+        return bool(self.years or self.quarters or self.months or self.dates or self.days or self.numbers)
 
     def count(self) -> int:
-        return len(self.years) + len(self.quarters) + len(self.months) + len(self.dates) + len(self.numbers)
+        return len(self.years) + len(self.quarters) + len(self.months) + len(self.dates) + len(self.days) + len(self.numbers)
 
     def as_dict(self) -> dict[str, list[str]]:
         return {k: sorted(v) for k, v in self.__dict__.items() if v}
@@ -67,6 +69,7 @@ def extract(text: str) -> Constraints:
         d, mo, y = int(m[1]), int(m[2]), m[3]
         if 1 <= d <= 31 and 1 <= mo <= 12:
             c.dates.add(f"{d}/{mo}/{y}")
+            c.days.add(f"{d}/{mo}")
             c.months.add(f"{mo}/{y}")
             c.years.add(y)
 
@@ -76,8 +79,14 @@ def extract(text: str) -> Constraints:
             c.months.add(f"{mo}/{y}")
             c.years.add(y)
 
+    def on_day(m: re.Match) -> None:
+        d, mo = int(m[1]), int(m[2])
+        if 1 <= d <= 31 and 1 <= mo <= 12:
+            c.days.add(f"{d}/{mo}")
+
     take(_DATE, on_date)
     take(_MONTH, on_month)
+    take(_DAY, on_day)
     def on_quarter(m: re.Match) -> None:
         c.quarters.add(f"Q{m[1]}")
         if m[2]:
@@ -97,10 +106,11 @@ def question_constraints(question: str) -> Constraints:
     implied = {m.split("/")[-1] for m in c.months}
     c.years -= implied
     c.months -= {d.split("/", 1)[1] for d in c.dates}
+    c.days -= {d.rsplit("/", 1)[0] for d in c.dates}
     return c
 
 
-_KINDS = ("years", "quarters", "months", "dates", "numbers")
+_KINDS = ("years", "quarters", "months", "dates", "days", "numbers")
 
 
 def encode(c: Constraints) -> str:
@@ -125,13 +135,18 @@ def stated(text: str, title: str = "") -> Constraints:
 
 def passage_context(text: str, title: str = "", published: str | None = None, facts: str | None = None) -> Constraints:
     """What a passage states, with its article's title as context; when neither names a year, the
-    publication year stands in (a chunk saying "this quarter" is about its article's year).
+    publication year stands in (a chunk saying "this quarter" is about its article's year), and a
+    date written without its year ("ngày 15.5", "Sept. 7") is taken in the publication year.
     ``facts``: the chunk's stored :func:`encode` form, when its index has one."""
     c = decode(facts) if facts is not None else stated(text, title)
-    if published and not c.years:
-        year = published.split("-")[0]
-        if year.isdigit():
+    year = (published or "").split("-")[0]
+    if year.isdigit() and len(year) == 4:
+        if not c.years:
             c.years.add(year)
+        known = {d.rsplit("/", 1)[0] for d in c.dates}
+        for day in c.days - known:
+            c.dates.add(f"{day}/{year}")
+            c.months.add(f"{day.split('/')[1]}/{year}")
     return c
 
 
@@ -145,8 +160,10 @@ def agreement(asked: Constraints, passage: Constraints) -> float:
         want, have = getattr(asked, kind), getattr(passage, kind)
         for v in want:
             total += 1.0 if v in have else (-1.0 if have else 0.0)
-    for v in asked.dates:
-        total += 1.0 if v in passage.dates else 0.0
+    for v in asked.dates:  # the day alone, when the passage gives no year for it, half counts
+        total += 1.0 if v in passage.dates else (0.5 if v.rsplit("/", 1)[0] in passage.days else 0.0)
+    for v in asked.days:  # "on September 7" (no year) against "7/9" or "7/9/2024"
+        total += 1.0 if v in passage.days else 0.0
     for v in asked.numbers:
         total += 1.0 if v in passage.numbers else 0.0
     return total / n

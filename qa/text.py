@@ -46,6 +46,11 @@ def word_tokens(text: str) -> list[str]:
 # Sentence boundary: ., !, ?, … (optionally followed by a closing quote/bracket), then
 # whitespace, then something that can start a sentence. "2.11" or "TP.Móng" have no space.
 _SENT_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"“‘'(\[]?[0-9A-ZÀ-ỸĐ])")
+# a full stop after these ends an abbreviation, not a sentence ("on Sept. 7", "Mr. Hiep", "No. 5")
+_ABBREVIATION = re.compile(
+    r"(?:^|[\s(\[“\"])(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Mr|Mrs|Ms|Dr|Prof|St|No|Nos|Gov|Gen|Sen|Rep|"
+    r"Lt|Col|Capt|Maj|Jr|Sr|Inc|Corp|Ltd|Co|vs|approx|est|U\.S|U\.K|e\.g|i\.e|Th\.S|TS|PGS|GS|ThS|TP|Q)\.$"
+)
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -57,6 +62,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
         ptext = para.group()
         cut = 0
         for m in _SENT_END.finditer(ptext):
+            if ptext[m.start() - 1] == "." and _ABBREVIATION.search(ptext, max(0, m.start() - 12), m.start()):
+                continue
             piece_end = m.start() + len(m.group().rstrip()) if m.group().strip() else m.start()
             _add_span(spans, text, p0 + cut, p0 + piece_end)
             cut = m.end()

@@ -159,6 +159,36 @@ def test_a_question_asking_for_a_figure_needs_a_sentence_stating_one():
     assert states_figure("Đoàn Việt Nam giành 205 huy chương vàng.", "Đoàn Việt Nam có bao nhiêu huy chương vàng?")
 
 
+def test_a_sentence_that_lacks_what_the_question_asks_for_cannot_answer():
+    """A sum of money, a percentage, a figure, a whole year: what the question's words ask for
+    must be in the sentence (news-dev: "How much did X pay for Y?" was answered with "X and Y
+    signed an agreement", a whole-year question with a quarter's figure)."""
+    from qa.answer.answerability import drop_misfits, misfit
+
+    pay = "How much did NVIDIA pay to acquire the startup VinBrain?"
+    assert misfit(pay, "NVIDIA signed an agreement with the Government during Jensen Huang's second visit.")
+    assert misfit(pay, "Buổi tọa đàm tổng kết hợp tác, đồng thời định hướng công việc giữa hai bên.")  # "đồng thời"
+    assert misfit(pay, "NVIDIA paid $200 million for VinBrain.") is None
+    assert misfit("Bão gây thiệt hại kinh tế bao nhiêu tỷ đồng?", "Thiệt hại ước tính 1.000 tỷ đồng.") is None
+    assert misfit("What was the total estimated economic loss caused by the typhoon?",
+                  "The typhoon toppled trees and damaged four thousand houses.") == "states no sum of money"
+    assert misfit("GDP quý II/2024 tăng bao nhiêu phần trăm?", "GDP quý II tăng mạnh.") == "states no percentage"
+    assert misfit("GDP quý II/2024 tăng bao nhiêu phần trăm?", "GDP quý II tăng 6,93%.") is None
+    year = "What was Vietnam's GDP growth for the full year 2024?"
+    assert misfit(year, "GDP quý I/2024 ước tính tăng 5,66%.") == "is about part of the year"
+    assert misfit(year, "Tính từ đầu năm 2024 đến nay, GDP tăng 6,8%.") == "is about part of the year"
+    assert misfit(year, "GDP cả năm 2024 tăng 7,09%.") is None
+    assert misfit("What was GDP growth in Q3 2024?", "GDP quý III/2024 tăng 7,4%.") is None  # not a whole-year question
+    edition = "How many people attended the SEA Games 31 closing ceremony?"
+    assert misfit(edition, "Gold medals won at the 32nd SEA Games in Cambodia were honoured.") == "is about another edition"
+    assert misfit(edition, "The ceremony drew 20,000 people.", title="Bế mạc SEA Games 32") == "is about another edition"
+    assert misfit(edition, "Hanoi hosted the 31st SEA Games in 2022.") is None
+    assert misfit(edition, "The ceremony drew 20,000 people.") is None  # names no edition: not contradicted
+    assert misfit("Who opened the SEA Games?", "Hanoi hosted the 31st SEA Games in 2022.") is None
+    kept, why = drop_misfits(pay, [(0.9, 0.9, 0.0, 1, "NVIDIA and VinBrain signed a deal."), (0.8, 0.8, 0.0, 2, "The deal was worth $200 million.")])
+    assert [x[4] for x in kept] == ["The deal was worth $200 million."] and why == {"states no sum of money": 1}
+
+
 def test_a_figure_question_is_answered_with_the_sentence_stating_the_figure(engine):
     """Among the sentences close to the best one, a "how many" answer quotes those that state a
     figure (the model's ``type_number_ok`` reads the same)."""

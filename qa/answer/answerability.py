@@ -37,7 +37,7 @@ FEATURES = (
     "topic_best", "topic_max",
     "cross_language", "english", "best_english", "lead_english", "best_cross", "cosine_cross",
     "time_asked", "time_agree", "time_conflict", "constraint_top",
-    "names_asked", "names_found", "names_in_sentence",
+    "names_asked", "names_found", "names_all", "names_in_sentence",
     "type_number", "type_number_ok", "type_time", "type_time_ok", "type_person", "type_person_ok",
 )
 
@@ -86,9 +86,11 @@ _YEAR_ONLY = re.compile(r"^(1[89]|20)\d{2}$")
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 _NUMBER_WORDS = re.compile(
     r"(?i)\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
-    r"eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|half|quarter|"
-    r"hai|ba|bốn|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|vạn|triệu|tỷ|tỉ|chục|một nửa|gấp đôi|gấp ba)\b"
+    r"eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|half|quarter)\b|"
+    # Vietnamese number words in lower case only: "Hai Phong", "Ba Vi" are places
+    r"\b(hai|ba|bốn|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|vạn|triệu|tỷ|tỉ|chục|một nửa|gấp đôi|gấp ba)\b"
 )
+_ORDINAL_WORD = re.compile(r"(?i)\b(lần |hạng |vị trí )?thứ (nhất|hai|ba|tư|bốn|năm|sáu|bảy|tám|chín|mười)\b")
 
 
 def asks_for_figure(question: str) -> bool:
@@ -106,7 +108,9 @@ def states_figure(sentence: str, question: str) -> bool:
         # a bare four-digit year is not a figure; "2,000" / "2.000" (a separator) is one
         return {re.sub(r"[.,]", "", m) for m in _FIGURE.findall(text) if not _YEAR_ONLY.match(m)} - {""}
 
-    return bool(figures(sentence) - figures(question)) or bool(_NUMBER_WORDS.search(sentence))
+    # a number the question itself names ("SEA Games 31", "the 31st") is not the figure asked for
+    named = {re.sub(r"[.,]", "", m) for m in _FIGURE.findall(canonicalise(question))}
+    return bool(figures(sentence) - named) or bool(_NUMBER_WORDS.search(_ORDINAL_WORD.sub(" ", sentence)))
 
 
 FIGURE_GAP = 0.03  # a sentence stating a figure must score within this of the best sentence
@@ -142,6 +146,108 @@ def time_mismatch(question: str, passage) -> list[str]:
         if not (want & (have | pub.get(kind, set()))):
             out.extend(sorted(want))
     return out
+
+
+# What kind of figure the question asks for, and the mark a sentence stating one carries. A price,
+# a cost or a loss is a sum of money; "what percentage" is a percentage: a sentence about the
+# event that states neither does not answer ("How much did X pay?" — "X signed an agreement").
+_MONEY_Q = re.compile(
+    r"(?i)\bhow much (money|did|does|do|will|would|was|is|were|are|has|have|had)\b.{0,80}?\b(pay|paid|cost|spend|spent|"
+    r"invest|invested|raise|raised|earn|earned|lose|lost|fund|funded|worth|sell|sold|buy|bought|charge|charged|owe|owed)\b|"
+    r"\bhow much money\b|"
+    r"\bwhat (was|is|were|are|will be|would be)( \S+){0,4}? (loss|losses|cost|costs|price|prices|budget|investment|revenue|"
+    r"profit|salary|salaries|wage|wages|fine|fee|fees|ticket price|market value|valuation)\b|"
+    r"\bbao nhiêu (tiền|đồng|tỷ đồng|triệu đồng|nghìn đồng|usd|đô|tỷ usd|triệu usd)\b|"
+    r"\b(giá|chi phí|kinh phí|tổng mức đầu tư|vốn đầu tư|thiệt hại kinh tế|doanh thu|lợi nhuận|mức lương|lương|"
+    r"giá trị thương vụ)\b.{0,60}?\bbao nhiêu\b"
+)
+_MONEY = re.compile(
+    r"(?i)[$€£¥₫]|\b(usd|vnd|vnđ|dollars?|euros?|yen|yuan|renminbi|baht|rupees?|pounds?|ringgit|rupiah|pesos?|francs?)\b|"
+    r"(\d|\b(tỷ|tỉ|triệu|nghìn|ngàn|trăm|chục))\s*(đồng|dong)\b|\d\s*(đ|tr)\b"  # "đồng thời" is not money
+)
+_PERCENT_Q = re.compile(r"(?i)\b(what (percentage|percent)|how many (percent|per cent)|by what (percentage|percent)|"
+                        r"bao nhiêu (phần trăm|%))")
+_PERCENT = re.compile(r"(?i)%|\bper ?cent\b|\bpercentage points?\b|phần trăm")
+# the question asks about a whole year; a quarter, some months or "so far this year" is not it
+_FULL_YEAR_Q = re.compile(r"(?i)\b(full[- ]year|whole (of|year)|entire year|(for )?the year as a whole|all of (19|20)\d\d|"
+                          r"cả năm|toàn năm|trọn năm|suốt năm)\b")
+_PART_OF_YEAR = re.compile(
+    r"(?i)\bQ[1-4]\b|\b\d{1,2}\s*tháng\b|\btháng\s*\d{1,2}\b|\b\d{1,2}/(19|20)\d\d\b|"
+    r"\b(first|last|past|previous|opening|final) (half|\w+ months|quarter|months)\b|\b(nửa đầu|nửa cuối|quý)\b|"
+    r"\btừ đầu năm\b|\bđầu năm (đến|tới) nay\b|\bsince the (start|beginning) of\b|\bso far this year\b|"
+    r"\byear[- ]to[- ]date\b|\bcùng (kỳ|kì)\b|\bsame period\b|\bin (january|february|march|april|may|june|july|august|"
+    r"september|october|november|december)\b"
+)
+
+
+# an edition: the number of a recurring event ("SEA Games 31", "the 31st SEA Games", "lần thứ 31",
+# "khóa XV", "kỳ họp thứ 8"), after :func:`qa.canonical.canonicalise`
+_EDITION_WORD = (r"(games|congress|conference|summit|session|plenum|festival|olympiad|olympics|edition|"
+                 r"đại hội|hội nghị|kỳ họp|khóa|khoá|phiên|lần thứ|mùa giải)")
+_EDITION = re.compile(rf"(?i)\b{_EDITION_WORD}\s+(?:thứ\s+)?(\d{{1,3}})\b(?![.,/:]\d)|(?<![\d.,/])\b(\d{{1,3}})\s+(?:[A-Z]\w*\s+){{0,2}}{_EDITION_WORD}\b")
+
+
+def editions(text: str) -> set[str]:
+    """The editions a text names (see ``_EDITION``), as numbers."""
+    from qa.canonical import canonicalise
+
+    return {str(int(m[2] or m[3])) for m in _EDITION.finditer(canonicalise(text or ""))}
+
+
+def other_edition(question: str, sentence: str, title: str = "") -> bool:
+    """The question names an edition (the 31st) and the sentence, or when it names none its
+    article's title, names only others (the 32nd)."""
+    asked = editions(question)
+    if not asked:
+        return False
+    have = editions(sentence) or editions(title)
+    return bool(have) and not (asked & have)
+
+
+def misfit(question: str, sentence: str, title: str = "") -> str | None:
+    """Why ``sentence`` cannot be the answer to ``question`` whatever its similarity, or None:
+    the question asks for a sum of money or a percentage that the sentence does not state, for
+    a whole year when the sentence is about part of one, or names an edition (the 31st) when the
+    sentence, or its article's title, names only another. Only what the question's own words
+    ask for is checked; a sentence that passes still has to convince the answerability model.
+    (Any figure for "how many" is not required here: "how much of it is undeveloped?" — "large
+    areas"; the model weighs ``type_number_ok`` instead.)"""
+    from qa.canonical import canonicalise
+
+    if _MONEY_Q.search(question) and not _MONEY.search(sentence):
+        return "states no sum of money"
+    if _PERCENT_Q.search(question) and not _PERCENT.search(sentence):
+        return "states no percentage"
+    if _FULL_YEAR_Q.search(question) and not _FULL_YEAR_Q.search(sentence) and _PART_OF_YEAR.search(canonicalise(sentence)):
+        return "is about part of the year"
+    if other_edition(question, sentence, title):
+        return "is about another edition"
+    return None
+
+
+def drop_misfits(question: str, scored: list, passages: list | None = None) -> tuple[list, dict[str, int]]:
+    """``scored`` without the sentences that cannot answer (:func:`misfit`); with the count of
+    sentences left out per reason."""
+    kept, why = [], {}
+    for x in scored:
+        p = passages[x[3] - 1] if passages else None
+        title = p.title if p is not None and p.meta.get("kind", "body") == "body" else ""
+        reason = misfit(question, x[4], title)
+        if reason is None:
+            kept.append(x)
+        else:
+            why[reason] = why.get(reason, 0) + 1
+    return kept, why
+
+
+def fit_sentences(question: str, passages: list, scored: list) -> tuple[list, list[int], dict[str, int]]:
+    """The sentences that may answer: without those of passages about another time
+    (:func:`drop_other_times`) and those that cannot answer (:func:`drop_misfits`). Returns (the
+    kept sentences, the passages about another time, the misfits per reason). The chain and the
+    refusal evaluation read the same decision."""
+    scored, other_times = drop_other_times(question, passages, scored)
+    scored, misfits = drop_misfits(question, scored, passages)
+    return scored, other_times, misfits
 
 
 def drop_other_times(question: str, passages: list, scored: list) -> tuple[list, list[int]]:
@@ -215,6 +321,12 @@ def _strong_terms(question: str) -> list[str]:
     return [t for t in query_terms(question, strong_only=True) if "_" not in t]
 
 
+def _solid(text: str) -> str:
+    """Folded text without spaces: "Vietnam", "Hanoi", "Danang" (English) are "Việt Nam", "Hà Nội",
+    "Đà Nẵng" written solid."""
+    return re.sub(r"[\W_]+", "", fold(text).lower())
+
+
 def topic_question(question: str) -> str:
     """The question without its names and numbers: what it asks about them. A sentence that
     shares only the names is close to the question but not to this."""
@@ -266,10 +378,16 @@ def features(question: str, language: str, passages: list, scored: list[tuple], 
     asked = question_constraints(question)
     title = p.title if p.meta.get("kind", "body") == "body" else ""
     ctx = passage_context(p.text, title, p.meta.get("date"), p.meta.get("facts"))
-    time_kinds = [k for k in ("years", "quarters", "months", "dates") if getattr(asked, k)]
+    time_kinds = [k for k in ("years", "quarters", "months", "dates", "days") if getattr(asked, k)]
     if time_kinds:
         f["time_asked"] = 1.0
-        hits = sum(len(getattr(asked, k) & getattr(ctx, k)) for k in time_kinds)
+        # the publication month supports a question about that month ("October 2020" and an
+        # article of 2020-10-30) without contradicting another one
+        published = str(p.meta.get("date") or "").split("-")
+        support = ({f"{int(published[1])}/{published[0]}"} if len(published) >= 2 and published[0].isdigit()
+                   and published[1].isdigit() else set())
+        hits = sum(len(getattr(asked, k) & (getattr(ctx, k) | (support if k == "months" else set()))) for k in time_kinds)
+        hits += 0.5 * sum(1 for d in asked.dates - ctx.dates if d.rsplit("/", 1)[0] in ctx.days)
         n = sum(len(getattr(asked, k)) for k in time_kinds)
         f["time_agree"] = hits / n
         f["time_conflict"] = float(any(getattr(ctx, k) and not (getattr(asked, k) & getattr(ctx, k))
@@ -280,11 +398,17 @@ def features(question: str, language: str, passages: list, scored: list[tuple], 
 
     names = _strong_terms(question)
     if names:
-        have = set(analyse(f"{title}\n{p.text}"))
+        # the article's outlet counts as context, as in the keyword index ("trên báo Thanh Niên")
+        context = f"{title}\n{p.meta.get('outlet') or ''}\n{p.text}"
+        have = set(analyse(context))
+        solid = _solid(context)
+        found = [t in have or (len(t) >= 5 and t in solid) for t in names]
         f["names_asked"] = 1.0
-        f["names_found"] = sum(t in have for t in names) / len(names)
+        f["names_found"] = sum(found) / len(names)
+        f["names_all"] = float(all(found))  # one name missing is often another event
         in_sentence = set(analyse(sent))
-        f["names_in_sentence"] = sum(t in in_sentence for t in names) / len(names)
+        solid_sentence = _solid(sent)
+        f["names_in_sentence"] = sum(t in in_sentence or (len(t) >= 5 and t in solid_sentence) for t in names) / len(names)
 
     fq = question
     if _NUMBER_Q.search(fq):

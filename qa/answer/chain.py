@@ -376,7 +376,15 @@ class Engine:
             turn.llm_error = turn.llm_down
         else:
             standalone = turn.query if turn.query != turn.question else None
-            messages, packed = gen.messages(turn.question, turn.language, passages, standalone)
+            # passages about another year, quarter or month than the one asked are not shown to
+            # the model: it would list their figures beside the right one (a question about 2024
+            # answered with six reports' GDP figures, each cited)
+            from qa.answer.answerability import time_mismatch
+
+            shown = [p for p in passages if not time_mismatch(args[0], p)] or passages
+            if len(shown) < len(passages):
+                info["other_time_left_out"] = [p.chunk_id for p in passages if p not in shown]
+            messages, packed = gen.messages(turn.question, turn.language, shown, standalone)
             turn.packed = packed
             info.update(context_tokens=packed.tokens, context_budget=packed.budget, passages_packed=len(packed.passages))
             if packed.left_out:
@@ -446,9 +454,10 @@ class Engine:
         # X" is not answered with the byline of an article about something else
         from qa.answer.answerability import drop_other_times
 
-        q = turn.resolved_question or turn.question
+        # the story without what is asked about the article ("do ai viết" is no sentence of it)
+        q = metadata.story_question(turn.resolved_question or turn.question)
         scored, vectors = self.extractive.scored_with_vectors(q, turn.language, turn.passages)
-        scored, _ = drop_other_times(q, turn.passages, scored)
+        scored, _ = drop_other_times(q, turn.passages, scored)  # not the misfits: the answer is the header
         ok, verdict = self.extractive.answerable(q, turn.language, turn.passages, scored, vectors)
         if not ok and metadata.names_title(turn.question, turn.passages) is not None:
             ok, verdict["title_quoted"] = True, True  # the question quotes the article's title

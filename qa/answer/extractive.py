@@ -136,13 +136,15 @@ class ExtractiveGenerator:
         return prob >= model.threshold_for(language), info
 
     def generate(self, question: str, language: str, passages: list[Passage]) -> Draft:
-        from qa.answer.answerability import drop_other_times, figure_sentences
+        from qa.answer.answerability import figure_sentences, fit_sentences
 
         scored, vectors = self.scored_with_vectors(question, language, passages)
-        scored, other_times = drop_other_times(question, passages, scored)
+        scored, other_times, misfits = fit_sentences(question, passages, scored)
         ok, verdict = self.answerable(question, language, passages, scored, vectors)
         if other_times:
             verdict["other_time_passages"] = other_times
+        if misfits:
+            verdict["misfit_sentences"] = misfits  # e.g. {"states no sum of money": 5}
         figures = figure_sentences(question, scored)
         if ok and figures:
             scored = figures  # "how many": the answer quotes the sentences close to the best that state a figure
@@ -156,6 +158,7 @@ class ExtractiveGenerator:
         }
         if not ok:
             trace["refusal_reason"] = ("no passage answers the question" if scored else
+                                       "no sentence states what the question asks for" if misfits else
                                        "the passages are about another time" if other_times else "nothing retrieved")
             return Draft(refusal_message(language), True, {}, trace)
         chosen = [scored[0]]

@@ -58,6 +58,25 @@ def asked_fields(question: str) -> list[str]:
     return out
 
 
+_GLUE = re.compile(r"(?i)\b(do|và|and|is|was|the|a|an|of|được|trên|là|của|vào|về việc|về)\s*(?=[?.,]*$)")
+_LEADING_GLUE = re.compile(r"(?i)^(ai là|ai|là|của|về việc|về|the|a|an|about|on|of|is|was|and)\s+")
+
+
+def story_question(question: str) -> str:
+    """The question without what it asks about the article: the story it describes ("Bài thống
+    kê điểm 10 của kỳ thi năm 2019 trên báo Thanh Niên do ai viết?" → "thống kê điểm 10 của kỳ
+    thi năm 2019 trên báo Thanh Niên"). The story check reads this: "do ai viết" is not
+    something a sentence of the story says, and the answer-type checks (who → a name) are about
+    the header, not the story."""
+    q = " ".join(question.split())
+    for pattern in (*_ASKS.values(), _ARTICLE):
+        q = pattern.sub(" ", q)
+    q = re.sub(r"\s+", " ", q).strip(" ?,.")
+    for _ in range(3):  # words left dangling at either end ("… do", "Ai là về …", "the about …")
+        q = _LEADING_GLUE.sub("", _GLUE.sub("", q).strip(" ?,.")).strip(" ?,.")
+    return q or question
+
+
 @dataclass
 class HeaderAnswer:
     passage: Passage | None  # the header passage (cite it as [1]); None when the article has no header

@@ -16,7 +16,8 @@ question language) is the probability that refuses the most unanswerable questio
 refusing at most ``MAX_FALSE_REFUSAL`` of the answerable ones.
 Both are chosen on the training folds and scored on the held-out ones (folds by article). The
 decision measured is the chain's: sentences of passages about another time are left out first
-(:func:`qa.answer.answerability.drop_other_times`), and a question left with none is refused.
+and those that cannot answer (:func:`qa.answer.answerability.fit_sentences`: no sum of money
+when one is asked, part of a year when the whole is), and a question left with none is refused.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from qa.answer.answerability import FEATURES, Model, drop_other_times, features
+from qa.answer.answerability import FEATURES, Model, features, fit_sentences
 
 MAX_FALSE_REFUSAL = 0.05  # the threshold refuses as much as it can while wrongly refusing at most this share (training folds)
 L2 = 10.0  # strong enough that no feature gets a sign it only has in one data set (cross-validated: 0.62 / 0.055 against 0.65 / 0.061 at 1.0)
@@ -45,7 +46,7 @@ class Sample:
     x: dict[str, float]
     tags: list[str] = field(default_factory=list)
     baseline_refused: bool = False  # what the threshold decision does
-    forced: bool = False  # refused whatever the model says (every passage is about another time)
+    forced: bool = False  # refused whatever the model says (no sentence left that may answer)
 
 
 def shift_years(question: str, by: int = 15) -> str | None:
@@ -75,7 +76,7 @@ def collect(engine, questions: Iterable[tuple[str, str, str, str, bool, list[str
         passages = engine.retriever.search(text, language=lang)
         scored, vectors = ex.scored_with_vectors(text, lang, passages) if passages else ([], {})
         best = scored[0][0] if scored else 0.0  # the threshold decision reads all sentences
-        scored, _ = drop_other_times(text, passages, scored)
+        scored, _, _ = fit_sentences(text, passages, scored)
         x = features(text, lang, passages, scored, vectors=vectors, embedder=ex.embedder)
         forced = not scored  # every sentence was about another time: nothing to answer with
         out.append(Sample(qid, source, article, lang, answerable, x, list(tags), best < ex.thresholds()[lang], forced))

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 # what chunk metadata holds beyond the chunker's output: 2–3 = the filter fields (qa.filters) and
 # the duplicate group, 4 = the year; an older index gets them written in place once (no re-embedding)
-FIELDS_VERSION = 4
+FIELDS_VERSION = 5  # 5: facts re-read (dates without a year)
 _MAX_BATCH = 2000
 
 
@@ -220,19 +220,22 @@ class Store:
 
     def _upgrade_fields(self) -> None:
         """An index written before the filter fields: add them to every chunk's metadata in place."""
+        from qa.constraints import encode, stated
         from qa.filters import filter_fields
 
         man = self.manifest(refresh=True)
         offset, page = 0, 2000
         while True:
-            got = self.chunks.get(include=["metadatas"], limit=page, offset=offset)
+            got = self.chunks.get(include=["metadatas", "documents"], limit=page, offset=offset)
             if not got["ids"]:
                 break
             metas = []
-            for m in got["metadatas"]:
+            for m, text in zip(got["metadatas"], got["documents"]):
                 m = dict(m or {})
                 rec = man.get(m.get("doc_id", ""))
                 m.update(filter_fields(m.get("date"), m.get("outlet"), (rec.language if rec else None) or m.get("language")))
+                # what the chunk states, read again: dates without a year ("ngày 15.5") count since fields 5
+                m["facts"] = encode(stated(text or "", (m.get("title") or "") if m.get("kind", "body") == "body" else ""))
                 metas.append(m)
             self.chunks.update(ids=got["ids"], metadatas=metas)
             offset += len(got["ids"])
