@@ -20,6 +20,14 @@ MONTHS = {
     "december": 12, "dec": 12,
 }
 _MONTH = r"(?P<mon>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
+_COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11}
+_MONTH_COUNT = r"two|three|four|five|six|seven|eight|nine|ten|eleven|[2-9]|1[01]"
+
+
+def _count(word: str) -> int:
+    return int(word) if word.isdigit() else _COUNTS[word.lower()]
+
+
 # a month without a year is only a month when capitalised ("May 15", not "may 15 people")
 _MONTH_TITLE = r"(?P<mon>" + "|".join(m.title() for m in sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 _ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4}
@@ -94,6 +102,16 @@ def canonicalise(text: str) -> str:
                lambda m: f"{int(m['d'])}/{MONTHS[m['mon'].lower()]}" if 1 <= int(m["d"]) <= 31 else m[0], s)
     s = re.sub(r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH_TITLE + r"\b(?!,?\s*\d{4})",
                lambda m: f"{int(m['d'])}/{MONTHS[m['mon'].lower()]}" if 1 <= int(m["d"]) <= 31 else m[0], s)
+    # parts of a year → "9M" (the first nine months), "6M": "first nine months", "first three
+    # quarters", "9 tháng đầu năm", "9 tháng năm 2023", "first half", "nửa đầu năm", "H1" (a bare
+    # "9 tháng" is a duration: "án tù 9 tháng", "trẻ 9 tháng tuổi")
+    s = re.sub(r"(?i)\b(?:the\s+)?first\s+(" + _MONTH_COUNT + r")\s+months\b",
+               lambda m: f"{_count(m[1])}M", s)
+    s = re.sub(r"(?i)\b(?:the\s+)?first\s+(two|three|2|3)\s+quarters\b", lambda m: f"{3 * _count(m[1])}M", s)
+    s = re.sub(r"(?i)\b(?:the\s+)?first\s+half(?=\s+(?:of\s+|in\s+)?(?:the\s+year|this\s+year|last\s+year|(?:19|20)\d\d))|"
+               r"\bH1(?=\s*(?:/|of\s+)?(?:19|20)\d\d)|\bnửa đầu năm\b", "6M", s)  # not a match's first half
+    s = re.sub(r"(?i)\b(\d{1,2})\s+tháng(?=\s+(?:đầu\s+năm|năm\s+\d{4}|/\d{4}|qua\b|của\s+năm|đầu\s+\d{4}))(?:\s+đầu\s+năm)?",
+               lambda m: f"{int(m[1])}M" if 2 <= int(m[1]) <= 11 else m[0], s)
     # Roman numerals (editions, quarters, sessions) → Arabic
     s = _sub_roman(s)
     # quarters: "third quarter", "3rd quarter", "quarter 3", "quý 3", "Q.3" → Q3

@@ -26,6 +26,7 @@ from qa.canonical import canonicalise
 
 _DATE = re.compile(r"(?<![\w/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")
 _MONTH = re.compile(r"(?<![\w/])(\d{1,2})/(\d{4})(?![\d/])")
+_PERIOD = re.compile(r"\b(\d{1,2})M\b")  # the first N months of a year (qa.canonical: "9 tháng đầu năm" = "first nine months")
 _DAY = re.compile(r"(?<![\w/.,])(\d{1,2})/(\d{1,2})(?![\d/]|[.,]\d)")  # a date without its year: "15/5"
 _QUARTER = re.compile(r"\bQ([1-4])(?:/((?:19|20)\d{2})(?!\d))?\b")
 _YEAR = re.compile(r"(?<![\d.,/])((?:19|20)\d{2})(?![\d/]|[.,]\d)")
@@ -39,13 +40,15 @@ class Constraints:
     months: set[str] = field(default_factory=set)  # "m/yyyy"
     dates: set[str] = field(default_factory=set)  # "d/m/yyyy"
     days: set[str] = field(default_factory=set)  # "d/m": a date written without its year (and the day of each date)
+    periods: set[str] = field(default_factory=set)  # "9M": the first nine months of a year
     numbers: set[str] = field(default_factory=set)  # editions, counts, other small numbers
 
     def __bool__(self) -> bool:
-        return bool(self.years or self.quarters or self.months or self.dates or self.days or self.numbers)
+        return bool(self.years or self.quarters or self.months or self.dates or self.days or self.periods or self.numbers)
 
     def count(self) -> int:
-        return len(self.years) + len(self.quarters) + len(self.months) + len(self.dates) + len(self.days) + len(self.numbers)
+        return (len(self.years) + len(self.quarters) + len(self.months) + len(self.dates) + len(self.days)
+                + len(self.periods) + len(self.numbers))
 
     def as_dict(self) -> dict[str, list[str]]:
         return {k: sorted(v) for k, v in self.__dict__.items() if v}
@@ -87,6 +90,7 @@ def extract(text: str) -> Constraints:
     take(_DATE, on_date)
     take(_MONTH, on_month)
     take(_DAY, on_day)
+    take(_PERIOD, lambda m: c.periods.add(f"{int(m[1])}M"))
     def on_quarter(m: re.Match) -> None:
         c.quarters.add(f"Q{m[1]}")
         if m[2]:
@@ -110,7 +114,7 @@ def question_constraints(question: str) -> Constraints:
     return c
 
 
-_KINDS = ("years", "quarters", "months", "dates", "days", "numbers")
+_KINDS = ("years", "quarters", "months", "dates", "days", "periods", "numbers")
 
 
 def encode(c: Constraints) -> str:
@@ -133,15 +137,18 @@ def stated(text: str, title: str = "") -> Constraints:
     return extract(f"{title}\n{text}" if title else text)
 
 
-def passage_context(text: str, title: str = "", published: str | None = None, facts: str | None = None) -> Constraints:
+def passage_context(text: str, title: str = "", published: str | None = None, facts: str | None = None, *,
+                    always_published: bool = False) -> Constraints:
     """What a passage states, with its article's title as context; when neither names a year, the
     publication year stands in (a chunk saying "this quarter" is about its article's year), and a
     date written without its year ("ngày 15.5", "Sept. 7") is taken in the publication year.
-    ``facts``: the chunk's stored :func:`encode` form, when its index has one."""
+    ``facts``: the chunk's stored :func:`encode` form, when its index has one. ``always_published``:
+    the publication year counts even when the passage names others (ranking: a 2024 report that
+    compares with "cùng kỳ năm 2023" is still about 2024)."""
     c = decode(facts) if facts is not None else stated(text, title)
     year = (published or "").split("-")[0]
     if year.isdigit() and len(year) == 4:
-        if not c.years:
+        if always_published or not c.years:
             c.years.add(year)
         known = {d.rsplit("/", 1)[0] for d in c.dates}
         for day in c.days - known:
@@ -164,6 +171,8 @@ def agreement(asked: Constraints, passage: Constraints) -> float:
         total += 1.0 if v in passage.dates else (0.5 if v.rsplit("/", 1)[0] in passage.days else 0.0)
     for v in asked.days:  # "on September 7" (no year) against "7/9" or "7/9/2024"
         total += 1.0 if v in passage.days else 0.0
+    for v in asked.periods:  # "the first nine months" against "9 tháng đầu năm"
+        total += 1.0 if v in passage.periods else 0.0
     for v in asked.numbers:
         total += 1.0 if v in passage.numbers else 0.0
     return total / n

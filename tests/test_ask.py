@@ -178,6 +178,11 @@ def test_a_sentence_that_lacks_what_the_question_asks_for_cannot_answer():
     assert misfit(year, "GDP quý I/2024 ước tính tăng 5,66%.") == "is about part of the year"
     assert misfit(year, "Tính từ đầu năm 2024 đến nay, GDP tăng 6,8%.") == "is about part of the year"
     assert misfit(year, "GDP cả năm 2024 tăng 7,09%.") is None
+    assert misfit(year, "GDP 9 tháng đầu năm 2024 tăng 6,82%.") == "is about part of the year"
+    # a clause naming no period is about its passage's ("khu vực dịch vụ tăng 6,12%" of a Q1 report)
+    q1 = "GDP quý I/2024 ước tăng 5,66%. Khu vực dịch vụ tăng 6,12%."
+    assert misfit(year, "Khu vực dịch vụ tăng 6,12%.", context=q1) == "is about part of the year"
+    assert misfit(year, "Khu vực dịch vụ tăng 6,12%.", context="GDP cả năm 2024 tăng 7,09%. Khu vực dịch vụ tăng 6,12%.") is None
     assert misfit("What was GDP growth in Q3 2024?", "GDP quý III/2024 tăng 7,4%.") is None  # not a whole-year question
     edition = "How many people attended the SEA Games 31 closing ceremony?"
     assert misfit(edition, "Gold medals won at the 32nd SEA Games in Cambodia were honoured.") == "is about another edition"

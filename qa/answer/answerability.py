@@ -80,7 +80,7 @@ _DATE_LIKE = re.compile(
 _NOT_A_FIGURE = re.compile(
     r"(?i)\b(ngày|tháng|năm|hôm|lúc|giờ|quý|lần thứ|thứ|khóa|kỳ|số|no\.?|đại hội|hội nghị|phiên|congress|conference|"
     r"session|edition|games|summit|plenum)\s*\d+|\b\d+\s*(giờ|h)\b|"
-    r"\b\d+(?:-[A-ZĐ]\w*)+(?:/\w+)*|\b[^\W\d_]+-?\d+\b"  # codes: 52-NQ/TW, COVID-19, G20, A321
+    r"\b\d+(?:-[A-ZĐ]\w*)+(?:/\w+)*|\b[^\W\d_]+-?\d+\b|\b\d{1,2}M\b"  # codes: 52-NQ/TW, COVID-19, G20, A321; 9M
 )
 _YEAR_ONLY = re.compile(r"^(1[89]|20)\d{2}$")
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
@@ -172,7 +172,7 @@ _PERCENT = re.compile(r"(?i)%|\bper ?cent\b|\bpercentage points?\b|phần trăm"
 _FULL_YEAR_Q = re.compile(r"(?i)\b(full[- ]year|whole (of|year)|entire year|(for )?the year as a whole|all of (19|20)\d\d|"
                           r"cả năm|toàn năm|trọn năm|suốt năm)\b")
 _PART_OF_YEAR = re.compile(
-    r"(?i)\bQ[1-4]\b|\b\d{1,2}\s*tháng\b|\btháng\s*\d{1,2}\b|\b\d{1,2}/(19|20)\d\d\b|"
+    r"(?i)\bQ[1-4]\b|\b\d{1,2}M\b|\b\d{1,2}\s*tháng\b|\btháng\s*\d{1,2}\b|\b\d{1,2}/(19|20)\d\d\b|"
     r"\b(first|last|past|previous|opening|final) (half|\w+ months|quarter|months)\b|\b(nửa đầu|nửa cuối|quý)\b|"
     r"\btừ đầu năm\b|\bđầu năm (đến|tới) nay\b|\bsince the (start|beginning) of\b|\bso far this year\b|"
     r"\byear[- ]to[- ]date\b|\bcùng (kỳ|kì)\b|\bsame period\b|\bin (january|february|march|april|may|june|july|august|"
@@ -204,11 +204,12 @@ def other_edition(question: str, sentence: str, title: str = "") -> bool:
     return bool(have) and not (asked & have)
 
 
-def misfit(question: str, sentence: str, title: str = "") -> str | None:
+def misfit(question: str, sentence: str, title: str = "", context: str = "") -> str | None:
     """Why ``sentence`` cannot be the answer to ``question`` whatever its similarity, or None:
     the question asks for a sum of money or a percentage that the sentence does not state, for
     a whole year when the sentence is about part of one, or names an edition (the 31st) when the
-    sentence, or its article's title, names only another. Only what the question's own words
+    sentence, or its article's title, names only another (``context``: the sentence's passage,
+    for a clause that names no period of its own). Only what the question's own words
     ask for is checked; a sentence that passes still has to convince the answerability model.
     (Any figure for "how many" is not required here: "how much of it is undeveloped?" — "large
     areas"; the model weighs ``type_number_ok`` instead.)"""
@@ -218,8 +219,13 @@ def misfit(question: str, sentence: str, title: str = "") -> str | None:
         return "states no sum of money"
     if _PERCENT_Q.search(question) and not _PERCENT.search(sentence):
         return "states no percentage"
-    if _FULL_YEAR_Q.search(question) and not _FULL_YEAR_Q.search(sentence) and _PART_OF_YEAR.search(canonicalise(sentence)):
-        return "is about part of the year"
+    if _FULL_YEAR_Q.search(question) and not _FULL_YEAR_Q.search(sentence):
+        if _PART_OF_YEAR.search(canonicalise(sentence)):
+            return "is about part of the year"
+        # a clause that names no period ("khu vực dịch vụ tăng 6,12%") is about its passage's
+        if (context and not question_constraints(sentence) and not _FULL_YEAR_Q.search(context)
+                and _PART_OF_YEAR.search(canonicalise(context))):
+            return "is about part of the year"
     if other_edition(question, sentence, title):
         return "is about another edition"
     return None
@@ -232,7 +238,7 @@ def drop_misfits(question: str, scored: list, passages: list | None = None) -> t
     for x in scored:
         p = passages[x[3] - 1] if passages else None
         title = p.title if p is not None and p.meta.get("kind", "body") == "body" else ""
-        reason = misfit(question, x[4], title)
+        reason = misfit(question, x[4], title, f"{title}\n{p.text}" if p is not None else "")
         if reason is None:
             kept.append(x)
         else:
@@ -393,8 +399,13 @@ def features(question: str, language: str, passages: list, scored: list[tuple], 
         f["time_conflict"] = float(any(getattr(ctx, k) and not (getattr(asked, k) & getattr(ctx, k))
                                        for k in ("years", "quarters", "months") if getattr(asked, k)))
     if asked:
-        tops = [q.trace.get("constraint") for q in passages[:3] if "constraint" in q.trace]
-        f["constraint_top"] = max(tops) if tops else agreement(asked, ctx)
+        # the agreement of the top passages, with the publication year standing in only for a
+        # passage that names none (the ranking's agreement also counts it beside the years a
+        # passage names: right for ranking, too lenient for deciding)
+        f["constraint_top"] = max(
+            agreement(asked, passage_context(q.text, q.title if q.meta.get("kind", "body") == "body" else "",
+                                             q.meta.get("date"), q.meta.get("facts")))
+            for q in passages[:3])
 
     names = _strong_terms(question)
     if names:

@@ -296,7 +296,7 @@ class NewsRetriever(BaseRetriever):
             return
         for p in ps:
             context = passage_context(p.text, p.title if p.meta.get("kind", "body") == "body" else "", p.meta.get("date"),
-                                      p.meta.get("facts"))
+                                      p.meta.get("facts"), always_published=True)
             p.trace["constraint"] = round(agreement(asked, context), 3)
 
     def rank(self, ps: list[Passage], fused: np.ndarray) -> list[Passage]:
