@@ -187,11 +187,13 @@ _EDITION_WORD = (r"(games|congress|conference|summit|session|plenum|festival|oly
 _EDITION = re.compile(rf"(?i)\b{_EDITION_WORD}\s+(?:thứ\s+)?(\d{{1,3}})\b(?![.,/:]\d)|(?<![\d.,/])\b(\d{{1,3}})\s+(?:[A-Z]\w*\s+){{0,2}}{_EDITION_WORD}\b")
 
 
-def editions(text: str) -> set[str]:
-    """The editions a text names (see ``_EDITION``), as numbers."""
+@lru_cache(maxsize=2048)
+def editions(text: str) -> frozenset[str]:
+    """The editions a text names (see ``_EDITION``), as numbers (cached: read once per question
+    and title, not once per sentence)."""
     from qa.canonical import canonicalise
 
-    return {str(int(m[2] or m[3])) for m in _EDITION.finditer(canonicalise(text or ""))}
+    return frozenset(str(int(m[2] or m[3])) for m in _EDITION.finditer(canonicalise(text or "")))
 
 
 def other_edition(question: str, sentence: str, title: str = "") -> bool:
@@ -204,6 +206,15 @@ def other_edition(question: str, sentence: str, title: str = "") -> bool:
     return bool(have) and not (asked & have)
 
 
+@lru_cache(maxsize=1024)
+def _part_of_year(text: str) -> bool:
+    """The text names part of a year (a quarter, "9 tháng đầu năm", "so far this year"); cached:
+    a passage is read once, not once per sentence."""
+    from qa.canonical import canonicalise
+
+    return bool(_PART_OF_YEAR.search(canonicalise(text)))
+
+
 def misfit(question: str, sentence: str, title: str = "", context: str = "") -> str | None:
     """Why ``sentence`` cannot be the answer to ``question`` whatever its similarity, or None:
     the question asks for a sum of money or a percentage that the sentence does not state, for
@@ -213,18 +224,15 @@ def misfit(question: str, sentence: str, title: str = "", context: str = "") -> 
     ask for is checked; a sentence that passes still has to convince the answerability model.
     (Any figure for "how many" is not required here: "how much of it is undeveloped?" — "large
     areas"; the model weighs ``type_number_ok`` instead.)"""
-    from qa.canonical import canonicalise
-
     if _MONEY_Q.search(question) and not _MONEY.search(sentence):
         return "states no sum of money"
     if _PERCENT_Q.search(question) and not _PERCENT.search(sentence):
         return "states no percentage"
     if _FULL_YEAR_Q.search(question) and not _FULL_YEAR_Q.search(sentence):
-        if _PART_OF_YEAR.search(canonicalise(sentence)):
+        if _part_of_year(sentence):
             return "is about part of the year"
         # a clause that names no period ("khu vực dịch vụ tăng 6,12%") is about its passage's
-        if (context and not question_constraints(sentence) and not _FULL_YEAR_Q.search(context)
-                and _PART_OF_YEAR.search(canonicalise(context))):
+        if context and not question_constraints(sentence) and not _FULL_YEAR_Q.search(context) and _part_of_year(context):
             return "is about part of the year"
     if other_edition(question, sentence, title):
         return "is about another edition"
