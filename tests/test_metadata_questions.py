@@ -63,3 +63,16 @@ def test_a_quoted_title_names_the_article(engine):
 def test_the_story_must_be_in_the_articles(engine):
     r = engine.ask("Who wrote the article about the opening of the Hanoi metro's underground section?")
     assert r["refused"] and not r["citations"] and "Khánh Minh" not in r["answer"]
+
+
+def test_the_story_check_reads_the_story_without_the_header_ask():
+    """"do ai viết", "who wrote the article" and the outlet ("trên báo Thanh Niên": matched against
+    the headers) are no words of the story the question describes."""
+    from qa.answer.metadata import story_question
+
+    assert story_question("Bài thống kê điểm 10 của kỳ thi năm 2019 trên báo Thanh Niên do ai viết?") == "điểm 10 của kỳ thi năm 2019"
+    assert story_question("Ai là tác giả bài viết về ngoại giao số đưa sản phẩm số ra toàn cầu?") == \
+        "ngoại giao số đưa sản phẩm số ra toàn cầu"
+    assert story_question("Who wrote the article about bringing Vietnam's digital products to the world?") == \
+        "bringing Vietnam's digital products to the world"
+    assert story_question("Ai viết?") == "Ai viết?"  # nothing left: the question as it is

@@ -58,6 +58,9 @@ def asked_fields(question: str) -> list[str]:
     return out
 
 
+# "trên báo Thanh Niên", "của VnExpress", "on VnExpress International": the outlet is matched
+# against the articles' headers (:func:`answer`), it is no words of the story
+_OUTLET_CLAUSE = re.compile(r"\b(trên|của|theo)\s+(báo|tờ|trang|tạp chí)\s+[A-ZĐ][\w.-]*(\s+[A-ZĐ][\w.-]*)*")
 _GLUE = re.compile(r"(?i)\b(do|và|and|is|was|the|a|an|of|được|trên|là|của|vào|về việc|về)\s*(?=[?.,]*$)")
 _LEADING_GLUE = re.compile(r"(?i)^(ai là|ai|là|của|về việc|về|the|a|an|about|on|of|is|was|and)\s+")
 
@@ -69,7 +72,7 @@ def story_question(question: str) -> str:
     something a sentence of the story says, and the answer-type checks (who → a name) are about
     the header, not the story."""
     q = " ".join(question.split())
-    for pattern in (*_ASKS.values(), _ARTICLE):
+    for pattern in (*_ASKS.values(), _ARTICLE, _OUTLET_CLAUSE):
         q = pattern.sub(" ", q)
     q = re.sub(r"\s+", " ", q).strip(" ?,.")
     for _ in range(3):  # words left dangling at either end ("… do", "Ai là về …", "the about …")
