@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from qa.constraints import agreement, passage_context, question_constraints
+from qa.constraints import agreement, question_constraints
 from qa.text import fold
 
 MODEL_PATH = Path(__file__).with_name("answerability.json")
@@ -133,8 +133,7 @@ def time_mismatch(question: str, passage) -> list[str]:
     states others of that kind, and neither it, its title nor its publication date states the
     asked one. Empty when the passage agrees or is silent."""
     asked = question_constraints(question)
-    title = passage.title if passage.meta.get("kind", "body") == "body" else ""
-    ctx = passage_context(passage.text, title, None, passage.meta.get("facts"))
+    ctx = passage.stated(published=False)
     published = str(passage.meta.get("date") or "").split("-")
     pub = {"years": {published[0]} if published[0][:4].isdigit() else set(),
            "months": {f"{int(published[1])}/{published[0]}"} if len(published) >= 2 and published[1].isdigit() else set()}
@@ -245,7 +244,7 @@ def drop_misfits(question: str, scored: list, passages: list | None = None) -> t
     kept, why = [], {}
     for x in scored:
         p = passages[x[3] - 1] if passages else None
-        title = p.title if p is not None and p.meta.get("kind", "body") == "body" else ""
+        title = p.context_title if p is not None else ""
         reason = misfit(question, x[4], title, f"{title}\n{p.text}" if p is not None else "")
         if reason is None:
             kept.append(x)
@@ -335,10 +334,14 @@ def _strong_terms(question: str) -> list[str]:
     return [t for t in query_terms(question, strong_only=True) if "_" not in t]
 
 
-def _solid(text: str) -> str:
-    """Folded text without spaces: "Vietnam", "Hanoi", "Danang" (English) are "Việt Nam", "Hà Nội",
-    "Đà Nẵng" written solid."""
-    return re.sub(r"[\W_]+", "", fold(text).lower())
+def _names_in(names: list[str], text: str) -> list[bool]:
+    """Which of the question's names the text holds: as index terms, or (5 letters or more)
+    written solid: "Vietnam", "Hanoi", "Danang" are "Việt Nam", "Hà Nội", "Đà Nẵng"."""
+    from qa.index.keyword import analyse
+
+    terms = set(analyse(text))
+    solid = re.sub(r"[\W_]+", "", fold(text).lower())
+    return [t in terms or (len(t) >= 5 and t in solid) for t in names]
 
 
 def topic_question(question: str) -> str:
@@ -356,7 +359,6 @@ def features(question: str, language: str, passages: list, scored: list[tuple], 
     ((score, cosine, lexical, passage index, sentence), best first); ``vectors``: the sentence
     vectors it used, and ``embedder`` to embed :func:`topic_question` (both optional: without
     them the topic features stay 0)."""
-    from qa.index.keyword import analyse
     from qa.answer.retrieval import passage_language
 
     f = {name: 0.0 for name in FEATURES}
@@ -390,8 +392,8 @@ def features(question: str, language: str, passages: list, scored: list[tuple], 
             f["topic_max"] = max(vals)
 
     asked = question_constraints(question)
-    title = p.title if p.meta.get("kind", "body") == "body" else ""
-    ctx = passage_context(p.text, title, p.meta.get("date"), p.meta.get("facts"))
+    title = p.context_title
+    ctx = p.stated()
     time_kinds = [k for k in ("years", "quarters", "months", "dates", "days") if getattr(asked, k)]
     if time_kinds:
         f["time_asked"] = 1.0
@@ -410,24 +412,17 @@ def features(question: str, language: str, passages: list, scored: list[tuple], 
         # the agreement of the top passages, with the publication year standing in only for a
         # passage that names none (the ranking's agreement also counts it beside the years a
         # passage names: right for ranking, too lenient for deciding)
-        f["constraint_top"] = max(
-            agreement(asked, passage_context(q.text, q.title if q.meta.get("kind", "body") == "body" else "",
-                                             q.meta.get("date"), q.meta.get("facts")))
-            for q in passages[:3])
+        f["constraint_top"] = max(agreement(asked, q.stated()) for q in passages[:3])
 
     names = _strong_terms(question)
     if names:
         # the article's outlet counts as context, as in the keyword index ("trên báo Thanh Niên")
         context = f"{title}\n{p.meta.get('outlet') or ''}\n{p.text}"
-        have = set(analyse(context))
-        solid = _solid(context)
-        found = [t in have or (len(t) >= 5 and t in solid) for t in names]
+        found = _names_in(names, context)
         f["names_asked"] = 1.0
         f["names_found"] = sum(found) / len(names)
         f["names_all"] = float(all(found))  # one name missing is often another event
-        in_sentence = set(analyse(sent))
-        solid_sentence = _solid(sent)
-        f["names_in_sentence"] = sum(t in in_sentence or (len(t) >= 5 and t in solid_sentence) for t in names) / len(names)
+        f["names_in_sentence"] = sum(_names_in(names, sent)) / len(names)
 
     fq = question
     if _NUMBER_Q.search(fq):

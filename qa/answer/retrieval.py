@@ -36,6 +36,19 @@ class Passage:
         m = hit.meta
         return cls(hit.chunk_id, m.get("doc_id", ""), m.get("title", ""), m.get("source", ""), hit.text, hit.score, dict(m))
 
+    @property
+    def context_title(self) -> str:
+        """The article's title as context of a body passage; "" for a header or caption passage."""
+        return self.title if self.meta.get("kind", "body") == "body" else ""
+
+    def stated(self, *, published: bool = True, always_published: bool = False):
+        """What the passage states (:func:`qa.constraints.passage_context`): its stored facts, its
+        article's title, and (``published``) its publication date."""
+        from qa.constraints import passage_context
+
+        return passage_context(self.text, self.context_title, self.meta.get("date") if published else None,
+                               self.meta.get("facts"), always_published=always_published)
+
     def to_lc(self) -> LCDocument:
         return LCDocument(page_content=self.text, metadata={**self.meta, "chunk_id": self.chunk_id, "score": self.score, "trace": self.trace})
 
@@ -289,15 +302,13 @@ class NewsRetriever(BaseRetriever):
 
     def _constraints(self, query: str, ps: list[Passage]) -> None:
         """Each candidate's agreement with the years, quarters, dates and numbers the question names."""
-        from qa.constraints import agreement, passage_context, question_constraints
+        from qa.constraints import agreement, question_constraints
 
         asked = question_constraints(query)
         if not asked:
             return
         for p in ps:
-            context = passage_context(p.text, p.title if p.meta.get("kind", "body") == "body" else "", p.meta.get("date"),
-                                      p.meta.get("facts"), always_published=True)
-            p.trace["constraint"] = round(agreement(asked, context), 3)
+            p.trace["constraint"] = round(agreement(asked, p.stated(always_published=True)), 3)
 
     def rank(self, ps: list[Passage], fused: np.ndarray) -> list[Passage]:
         """Candidates in fused order (ties by dense score), each traced with its fused score and rank."""
