@@ -135,6 +135,10 @@ def test_parts_of_a_year_have_one_form_in_both_languages():
         assert agreement(en, passage_context(vi)) == 1.0
         assert "9m" in analyse(vi) and "9m" in analyse("the first nine months of 2023")
     assert agreement(en, passage_context("GDP 6 tháng đầu năm 2023 tăng 3,72%")) == 0.5  # the year only
+    # quarters counted from the start of the year, in words or digits
+    assert canonicalise("Như vậy, ba quý đầu năm, GDP tăng 6,82%") == "Như vậy, 9M, GDP tăng 6,82%"
+    assert question_constraints("GDP 3 quý đầu năm 2024 tăng 6,82%").periods == {"9M"}
+    assert canonicalise("hai quý đầu năm 2022") == "6M 2022" and canonicalise("quý đầu năm") == "quý đầu năm"
     assert canonicalise("in the first half of 2022") == "in 6M of 2022" and canonicalise("nửa đầu năm 2022") == "6M 2022"
     assert canonicalise("án tù 9 tháng") == "án tù 9 tháng" and canonicalise("trẻ 9 tháng tuổi") == "trẻ 9 tháng tuổi"
     assert canonicalise("He scored in the first half of the match") == "He scored in the first half of the match"
