@@ -29,6 +29,8 @@ _MONTH = re.compile(r"(?<![\w/])(\d{1,2})/(\d{4})(?![\d/])")
 _PERIOD = re.compile(r"\b(\d{1,2})M\b")  # the first N months of a year (qa.canonical: "9 tháng đầu năm" = "first nine months")
 _DAY = re.compile(r"(?<![\w/.,])(\d{1,2})/(\d{1,2})(?![\d/]|[.,]\d)")  # a date without its year: "15/5"
 _QUARTER = re.compile(r"\bQ([1-4])(?:/((?:19|20)\d{2})(?!\d))?\b")
+# "so với cùng kỳ 2018", "the same period of 2022": a year-on-year figure, about the year after
+_SAME_PERIOD = re.compile(r"(?i)\b(?:cùng\s+kỳ|cùng\s+giai\s+đoạn|(?:the\s+)?same\s+period)\s+(?:năm\s+|of\s+|in\s+|last\s+year,?\s+)?((?:19|20)\d{2})(?![\d/]|[.,]\d)")
 _YEAR = re.compile(r"(?<![\d.,/])((?:19|20)\d{2})(?![\d/]|[.,]\d)")
 _NUMBER = re.compile(r"(?<![\d.,/])(\d{1,3})(?![\d]|[.,]\d)")
 
@@ -97,6 +99,8 @@ def extract(text: str) -> Constraints:
             c.years.add(m[2])  # "Q3/2024"
 
     take(_QUARTER, on_quarter)
+    for m in _SAME_PERIOD.finditer(s):
+        c.years.add(str(int(m[1]) + 1))  # the year compared with stays a year the text names (below)
     take(_YEAR, lambda m: c.years.add(m[1]))
     for m in _NUMBER.finditer(s):
         c.numbers.add(str(int(m[1])))
