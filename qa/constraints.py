@@ -31,6 +31,12 @@ _DAY = re.compile(r"(?<![\w/.,])(\d{1,2})/(\d{1,2})(?![\d/]|[.,]\d)")  # a date 
 _QUARTER = re.compile(r"\bQ([1-4])(?:/((?:19|20)\d{2})(?!\d))?\b")
 # "so với cùng kỳ 2018", "the same period of 2022": a year-on-year figure, about the year after
 _SAME_PERIOD = re.compile(r"(?i)\b(?:cùng\s+kỳ|cùng\s+giai\s+đoạn|(?:the\s+)?same\s+period)\s+(?:năm\s+|of\s+|in\s+|last\s+year,?\s+)?((?:19|20)\d{2})(?![\d/]|[.,]\d)")
+# "so với năm 2022", "cao hơn năm 2022", "compared with 2022", "than in 2022": the year the text
+# compares with is not the time it is about (a 2023 exam report "so với năm 2022" is no report of
+# 2022); "so với cùng kỳ 2018" also states the year after (above)
+_COMPARED = re.compile(r"(?i)(?:\bso\s+với|\bhơn|\bcompared\s+(?:with|to)|\bthan(?:\s+in)?)\s+"
+                       r"(?:(?:cùng\s+kỳ|cùng\s+giai\s+đoạn|(?:the\s+)?same\s+period)\s+)?"
+                       r"(?:năm\s+|of\s+|in\s+|last\s+year,?\s+)?((?:19|20)\d{2})(?![\d/]|[.,]\d)")
 _YEAR = re.compile(r"(?<![\d.,/])((?:19|20)\d{2})(?![\d/]|[.,]\d)")
 _NUMBER = re.compile(r"(?<![\d.,/])(\d{1,3})(?![\d]|[.,]\d)")
 
@@ -100,7 +106,8 @@ def extract(text: str) -> Constraints:
 
     take(_QUARTER, on_quarter)
     for m in _SAME_PERIOD.finditer(s):
-        c.years.add(str(int(m[1]) + 1))  # the year compared with stays a year the text names (below)
+        c.years.add(str(int(m[1]) + 1))  # "cùng kỳ 2018 tăng 6%" still names 2018 (below)
+    take(_COMPARED, lambda m: None)  # the year compared with is not named as the text's own
     take(_YEAR, lambda m: c.years.add(m[1]))
     for m in _NUMBER.finditer(s):
         c.numbers.add(str(int(m[1])))
