@@ -112,7 +112,7 @@ def canonicalise(text: str) -> str:
                r"\bH1(?=\s*(?:/|of\s+)?(?:19|20)\d\d)|\bnửa đầu năm\b", "6M", s)  # not a match's first half
     # "ba quý đầu năm", "3 quý đầu năm 2024", "hai quý đầu năm": quarters from the start of the year
     s = re.sub(r"(?i)\b(hai|ba|2|3)\s+quý\s+đầu(?:\s+năm)?\b",
-               lambda m: f"{3 * {'hai': 2, 'ba': 3}.get(m[1].lower(), 0) or 3 * int(m[1])}M", s)
+               lambda m: f"{3 * ({'hai': 2, 'ba': 3}.get(m[1].lower()) or int(m[1]))}M", s)
     s = re.sub(r"(?i)\b(\d{1,2})\s+tháng(?=\s+(?:đầu\s+năm|năm\s+\d{4}|/\d{4}|qua\b|của\s+năm|đầu\s+\d{4}))(?:\s+đầu\s+năm)?",
                lambda m: f"{int(m[1])}M" if 2 <= int(m[1]) <= 11 else m[0], s)
     # Roman numerals (editions, quarters, sessions) → Arabic

@@ -64,11 +64,11 @@ def article_priors(passages: list[Passage]) -> list[float]:
             for p in passages]
 
 
-def answer_order(passages: list[Passage], scored: list) -> list:
+def answer_order(passages: list[Passage], scored: list, prior: list[float] | None = None) -> list:
     """The scored sentences in the order an answer quotes them: each score less its
-    :func:`article_priors` (the first article keeps its scores). The answerability decision
-    reads the scores without it."""
-    prior = article_priors(passages)
+    :func:`article_priors` (``prior``, when the caller has them; the first article keeps its
+    scores). The answerability decision reads the scores without it."""
+    prior = article_priors(passages) if prior is None else prior
     out = [(sc - prior[i - 1], c, lx, i, s) for sc, c, lx, i, s in scored]
     out.sort(key=lambda x: -x[0])
     return out
@@ -193,14 +193,15 @@ class ExtractiveGenerator:
                                        "no sentence states what the question asks for" if misfits else
                                        "the passages are about another time" if other_times else "nothing retrieved")
             return Draft(refusal_message(language), True, {}, trace)
-        scored = answer_order(passages, scored)
+        priors = article_priors(passages)
+        scored = answer_order(passages, scored, priors)
         figures = figure_sentences(question, scored)
         if figures:
             scored = figures  # "how many": the answer quotes the sentences close to the best that state a figure
         best = scored[0][0]
         article = passages[scored[0][3] - 1].doc_id
         # the quoted article's rank prior, the same for each of its sentences: thresholds read raw scores
-        prior = article_priors(passages)[scored[0][3] - 1]
+        prior = priors[scored[0][3] - 1]
         chosen = [scored[0]]
         # further sentences come from the best sentence's article: a close-scoring sentence of
         # another article is most often the look-alike event (another year, quarter, edition),
