@@ -149,6 +149,29 @@ def test_invented_figure_is_left_out_with_a_notice(engine, fake_llm):
     _check_markers(r)
 
 
+def test_marker_first_answers_are_read_marker_after():
+    from qa.answer.llm import markers_after
+
+    assert markers_after("[1] A claim. [2] Another claim.") == "A claim [1]. Another claim [2]."
+    assert markers_after("[1] 288 medals [2] 98 golds") == "288 medals [1] 98 golds [2]"
+    assert markers_after("[1] Claim A. Claim B [2].") == "Claim A. Claim B [1] [2]."
+    for usual in ("Claim A [1]. Claim B [2].", "Claim A. [1] Claim B. [2]", "[1]"):
+        assert markers_after(usual) == usual
+
+
+def test_marker_first_answer_is_verified_claim_by_claim(engine, fake_llm):
+    """A real 1.5B model wrote "[1] Claim." answers: read as they came, the first claim cited
+    nothing and every citation was "verified" with no claim checked. Each claim is checked."""
+    fake_llm.script(f"[1] Thứ trưởng đề xuất tăng cường kết nối với {EVIDENCE}. [1] Ngân sách cho việc này là 987.654 tỷ đồng.")
+    r = engine.ask(EXAMPLE_VI)
+    assert r["trace"]["answered_by"] == "openai:fake" and r["trace"]["fallback_reason"] is None
+    assert r["trace"]["markers_moved"] is True
+    assert r["answer"] == f"Thứ trưởng đề xuất tăng cường kết nối với {EVIDENCE} [1]."
+    assert r["trace"]["ungrounded_numbers"][0]["action"] == "dropped"
+    assert r["citations"][0]["support"]["claims"] == 1
+    _check_markers(r)
+
+
 def test_blended_name_is_cited_to_the_passage_that_states_it(engine, fake_llm):
     """A sentence naming someone only another passage names (the blending the issue saw with a
     real model) gets that passage's marker; every citation says how well it is supported."""

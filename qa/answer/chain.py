@@ -38,6 +38,7 @@ from qa.answer.llm import (
     MarkerStream,
     Packed,
     attribute_uncited,
+    markers_after,
     ground_names,
     ground_numbers,
     quotes_for,
@@ -575,8 +576,12 @@ class Engine:
             notice = "The language model answered in another language; showing the extractive answer."
         else:
             packed = turn.packed.passages if turn.packed else []
+            # "[1] Claim. [2] Claim." → "Claim [1]. Claim [2]." (else the claims would cite nothing)
+            canonical = markers_after(ms.canonical.strip())
+            if canonical != ms.canonical:
+                trace["markers_moved"] = True
             # a sentence copied from a passage without its marker gets one (traced)
-            canonical, attributed = attribute_uncited(ms.canonical, packed)
+            canonical, attributed = attribute_uncited(canonical, packed)
             if attributed:
                 trace["attributed"] = attributed
             # a cited sentence's numbers must be in the passages it cites (or the question)

@@ -423,6 +423,42 @@ def _bigrams(text: str) -> set[tuple[str, str]]:
 _LEAD = re.compile(r"^(?:\s*\[\d{1,3}\])+")
 
 
+_CLOSING = re.compile(r"[.!?…;:]+\s*$")
+_MARKER_GROUP = re.compile(r"(?:\s*\[\d{1,3}\])+")
+
+
+def markers_after(answer: str) -> str:
+    """An answer written marker first ("[1] Claim. [2] Other claim.", "[1] 288 medals [2] 98
+    golds", as small models do) in the usual form ("Claim [1]. Other claim [2]."): each group of
+    markers cites the text that follows it, up to the next group. Read as it is, an opening
+    marker would cite the sentence before it and the first claim would cite nothing, unchecked.
+    Answers that do not open with a marker are returned as they are."""
+    if not _LEAD.match(answer):
+        return answer
+    parts: list[str] = []
+    groups = list(_MARKER_GROUP.finditer(answer))
+    for k, m in enumerate(groups):
+        end = groups[k + 1].start() if k + 1 < len(groups) else len(answer)
+        text = answer[m.end():end]
+        marks = " ".join(m.group().split())
+        body = text.strip()
+        if not any(ch.isalnum() for ch in body):  # a group closing the text before it: "… B [2]."
+            if parts:
+                parts[-1] = _with_marks(parts[-1], marks) + body
+            else:
+                parts.append(marks + body)
+            continue
+        parts.append(_with_marks(body, marks))
+    return " ".join(parts)
+
+
+def _with_marks(text: str, marks: str) -> str:
+    """``marks`` at the end of ``text``, before its closing punctuation."""
+    close = _CLOSING.search(text)
+    cut = close.start() if close else len(text)
+    return f"{text[:cut].rstrip()} {marks}{text[cut:]}"
+
+
 def answer_sentences(answer: str) -> list[tuple[int, str, bool]]:
     """(end offset, text without leading markers, cited?) per sentence of an answer; a
     marker right after a sentence's full stop ("Fact. [1] Next") cites that sentence."""
