@@ -79,6 +79,33 @@ def test_ingest_fills_the_cache_after_commit_and_answers_embed_no_sentence(tmp_p
     assert again.sentences_embedded == 0 and again.chunks_embedded == 0
 
 
+def test_a_cache_filled_before_the_units_changed_is_completed_by_the_next_ingest(tmp_path):
+    """When sentences are cut differently (UNITS_VERSION), an older index lacks the new units'
+    vectors: the next `qa ingest`, with nothing new to index, embeds them, so answers do not
+    embed them at question time (and differ from one run to the next as the cache fills)."""
+    from qa.index.embeddings import make_embedder
+    from qa.ingest.pipeline import ingest_paths
+    from qa.index.sentvec import sentence_vectors
+    from qa.index.store import Store
+
+    settings = make_settings(tmp_path / "index", sentence_vectors="ingest")
+    embedder = make_embedder(settings)
+    store = Store(settings, embedder.describe())
+    ingest_paths([ARTICLES_DIR], settings, embedder, store)
+    cache = sentence_vectors(settings, embedder)
+    assert cache.units_current()
+    units = sorted(_units(store))
+    # an older cache: filled before this cut (no version), some of today's units missing
+    conn = cache._conn()
+    conn.execute("DELETE FROM meta")
+    conn.executemany("DELETE FROM vec WHERE key = ?", [(cache._key(u),) for u in units[:5]])
+    assert len(cache.missing(units)) == 5 and not cache.units_current()
+    again = ingest_paths([ARTICLES_DIR], settings, embedder, store)
+    assert again.chunks_embedded == 0 and again.sentences_embedded == 5
+    assert cache.missing(units) == [] and cache.units_current()
+    assert ingest_paths([ARTICLES_DIR], settings, embedder, store).sentences_embedded == 0
+
+
 def test_interrupted_sentence_phase_loses_nothing(tmp_path):
     """Ctrl-C during the sentence phase: documents stay committed, the cache keeps its batches,
     and answers fill the rest lazily."""

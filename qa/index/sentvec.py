@@ -33,6 +33,12 @@ import numpy as np
 
 MODES = ("lazy", "ingest", "off")
 MIN_UNIT_CHARS = 12  # shorter pieces are never scored by the extractive answer
+#: Bumped whenever :func:`answer_units` cuts passages differently (sentence splitting in
+#: :mod:`qa.text`): the next ``qa ingest`` embeds the units an older cache lacks, for every
+#: document, not only the new ones. Else answers over an older index would embed them at
+#: question time within a budget, and differ from one run to the next as the cache fills.
+#: 2: "Sept.", "Mr.", "No.", "TP." no longer end a sentence.
+UNITS_VERSION = "2"
 
 
 def answer_units(text: str) -> list[str]:
@@ -57,6 +63,7 @@ class SentenceVectors:
         self.dim = dim
         self._local = threading.local()
         self._conn().execute("CREATE TABLE IF NOT EXISTS vec (key BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
+        self._conn().execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self.hits = 0
         self.misses = 0
 
@@ -125,6 +132,14 @@ class SentenceVectors:
             found.update(zip(todo, vecs))
         dim = len(next(iter(found.values()))) if found else (self.dim or 0)
         return np.stack([found[t] for t in texts]) if texts else np.zeros((0, dim), dtype=np.float32)
+
+    def units_current(self) -> bool:
+        """Were this embedder's units filled as :func:`answer_units` cuts them now (``UNITS_VERSION``)?"""
+        row = self._conn().execute("SELECT value FROM meta WHERE name = ?", (f"units|{self.embedder_key}",)).fetchone()
+        return bool(row) and row[0] == UNITS_VERSION
+
+    def mark_units_current(self) -> None:
+        self._conn().execute("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (f"units|{self.embedder_key}", UNITS_VERSION))
 
     def count(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM vec").fetchone()[0])

@@ -428,6 +428,16 @@ def ingest_sources(
                 store, sentvec, embedder, report.added + report.updated, batch_size, progress
             )
             timings["sentences"] = time.perf_counter() - t
+        if sentvec is not None and not sentvec.units_current():
+            # a cache filled before the units were cut as now (UNITS_VERSION): the units the
+            # other documents now have are embedded too (only those the cache lacks)
+            t = time.perf_counter()
+            done = set(report.added + report.updated)
+            rest = [d for d in store.manifest(refresh=True) if d not in done]
+            if rest:
+                report.sentences_embedded += fill_sentence_vectors(store, sentvec, embedder, rest, batch_size, progress)
+            sentvec.mark_units_current()
+            timings["sentences"] = timings.get("sentences", 0.0) + time.perf_counter() - t
 
     report.seconds = time.perf_counter() - t0
     report.timings = {k: round(v, 3) for k, v in timings.items()}
