@@ -128,15 +128,22 @@ def figure_sentences(question: str, scored: list) -> list | None:
     return [x for x in scored if x[0] >= best - FIGURE_GAP and states_figure(x[4], question)]
 
 
+def _published(passage) -> dict[str, set[str]]:
+    """The passage's publication year and month, in the constraints' forms ({"years": {"2024"},
+    "months": {"9/2024"}}; empty sets when its article has no date)."""
+    parts = str(passage.meta.get("date") or "").split("-")
+    year = parts[0] if parts[0][:4].isdigit() else ""
+    return {"years": {year} if year else set(),
+            "months": {f"{int(parts[1])}/{year}"} if year and len(parts) >= 2 and parts[1].isdigit() else set()}
+
+
 def time_mismatch(question: str, passage) -> list[str]:
     """The years, quarters or months the question names that the passage contradicts: it
     states others of that kind, and neither it, its title nor its publication date states the
     asked one. Empty when the passage agrees or is silent."""
     asked = question_constraints(question)
     ctx = passage.stated(published=False)
-    published = str(passage.meta.get("date") or "").split("-")
-    pub = {"years": {published[0]} if published[0][:4].isdigit() else set(),
-           "months": {f"{int(published[1])}/{published[0]}"} if len(published) >= 2 and published[1].isdigit() else set()}
+    pub = _published(passage)
     out = []
     for kind in ("years", "quarters", "months"):
         want, have = getattr(asked, kind), getattr(ctx, kind)
@@ -399,9 +406,7 @@ def features(question: str, language: str, passages: list, scored: list[tuple], 
         f["time_asked"] = 1.0
         # the publication month supports a question about that month ("October 2020" and an
         # article of 2020-10-30) without contradicting another one
-        published = str(p.meta.get("date") or "").split("-")
-        support = ({f"{int(published[1])}/{published[0]}"} if len(published) >= 2 and published[0].isdigit()
-                   and published[1].isdigit() else set())
+        support = _published(p)["months"]
         hits = sum(len(getattr(asked, k) & (getattr(ctx, k) | (support if k == "months" else set()))) for k in time_kinds)
         hits += 0.5 * sum(1 for d in asked.dates - ctx.dates if d.rsplit("/", 1)[0] in ctx.days)
         n = sum(len(getattr(asked, k)) for k in time_kinds)
