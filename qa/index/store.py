@@ -35,6 +35,7 @@ SCHEMA_VERSION = 1
 # the duplicate group, 4 = the year; an older index gets them written in place once (no re-embedding)
 FIELDS_VERSION = 8  # 8: the year compared with ("so với năm 2022") is not stated; 7: "cùng kỳ 2018" also states 2019; 6: "ba quý đầu năm"
 _MAX_BATCH = 2000
+POOL_WIDTH = 40  # language_pools: one search of ids this many times wider than a pool
 
 
 class StoreError(RuntimeError):
@@ -171,6 +172,8 @@ class Store:
         self._committed: dict[str, tuple[str, int] | None] = {}  # doc id → (sha256, n_chunks) as last seen; None: no record
         self.short_searches = 0  # dense searches Chroma answered short (see query)
         self.short_unresolved = 0  # … of which too many chunks passed to search them exactly
+        self.pool_searches = 0  # languages searched on their own (see language_pools)
+        self._lang_ids: dict[tuple[str, int], tuple | None] = {}  # (language, chunks in the index) → (ids, vectors)
         # chunk id → its vector (float16), for exact searches among a filter's chunks: a chunk id
         # names one version of one document (doc:sha:position), so a kept vector never goes stale
         self._vectors: dict[str, np.ndarray] = {}
@@ -330,6 +333,7 @@ class Store:
                 pass
         self._manifest = None
         self._committed = {}
+        self._lang_ids = {}
         KeywordIndex(self.settings.index_dir / f"{self.settings.collection}.keywords.sqlite").clear()
         self._open(create=True)
 
@@ -376,6 +380,67 @@ class Store:
                     self._languages[rec.language] = n
                 else:
                     self._languages.pop(rec.language, None)
+
+    def language_pools(self, vector: np.ndarray, k: int, languages: list[str], filters=None) -> dict[str, list[Hit]]:
+        """The ``k`` nearest committed chunks of each passage language.
+
+        In Chroma 1.5 a ``where`` on the language costs about 40 ms a search at 10k chunks (its
+        metadata is scanned), a search of ids alone about 2–4 ms. So one unfiltered search,
+        ``POOL_WIDTH`` times wider than a pool, serves every language: the ids are read in
+        order, their document's language (the manifest) sends each to a pool, and only the
+        pools' chunks are read and regrouped by their own language. A language still short of
+        ``k`` (a small minority of the archive, ranked below the others by a same-language
+        bias) is searched exactly among its chunks (their ids and vectors kept in memory, up to
+        ``QA_EXACT_SEARCH_MAX``; beyond that, by Chroma with the ``where``). Under a user's
+        filter each language is searched with it. Own searches are counted in ``pool_searches``."""
+        if filters:
+            self.pool_searches += len(languages)
+            return {lang: self.query(vector, k, where={"language": lang}, filters=filters) for lang in languages}
+        wide = POOL_WIDTH * k + 16
+        qv = np.asarray(vector, dtype=np.float32)
+        res = self.chunks.query(query_embeddings=[qv.tolist()], n_results=wide, include=["distances"])
+        ids, dists = res["ids"][0], res["distances"][0]
+        seen_all = len(ids) < wide
+        man = self.manifest()
+        # a chunk's language is mostly its document's: take a margin of each, then check
+        take = k + k // 2
+        picked: dict[str | None, int] = {}
+        score: dict[str, float] = {}
+        for cid, dist in zip(ids, dists):
+            rec = man.get(cid.rsplit(":", 2)[0])
+            lang = rec.language if rec is not None and rec.language in languages else None
+            if picked.get(lang, 0) < take:
+                picked[lang] = picked.get(lang, 0) + 1
+                score[cid] = 1.0 - float(dist)
+        got = self.get_chunks(list(score))
+        for h in got:
+            h.score = score[h.chunk_id]
+        good = self.committed(got)
+        out: dict[str, list[Hit]] = {}
+        for lang in languages:
+            mine = sorted((h for h in good if h.meta.get("language") == lang), key=lambda h: -h.score)
+            if len(mine) >= k or seen_all:
+                out[lang] = mine[:k]
+                continue
+            self.pool_searches += 1
+            kept = self._language_vectors(lang)
+            if kept is None:
+                out[lang] = self.query(vector, k, where={"language": lang})
+            else:
+                out[lang] = self.exact_search(qv, kept[0], k, vectors=kept)
+        return out
+
+    def _language_vectors(self, lang: str) -> tuple[list[str], np.ndarray] | None:
+        """The ids and vectors of the chunks of one language (None: more than
+        ``QA_EXACT_SEARCH_MAX``), kept while the number of chunks in the index stays the same
+        (this store's own writes clear them)."""
+        n = self.count_chunks()
+        key = (lang, n)
+        if key not in self._lang_ids:
+            self._lang_ids = {kk: v for kk, v in self._lang_ids.items() if kk[1] == n}
+            ids = self._passing_ids({"language": lang}) if self.settings.exact_search_max else []
+            self._lang_ids[key] = self.chunk_vectors(ids) if ids and len(ids) <= self.settings.exact_search_max else None
+        return self._lang_ids[key]
 
     def query(self, vector: np.ndarray, k: int, where: dict | None = None, filters=None) -> list[Hit]:
         """The ``k`` nearest committed chunks (cosine), optionally among those matching ``where``
@@ -455,20 +520,22 @@ class Store:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [i for i, _ in have], np.stack([v for _, v in have]).astype(np.float32)
 
-    def exact_search(self, vector: np.ndarray, passing: list[str], k: int, filters=None) -> list[Hit]:
+    def exact_search(self, vector: np.ndarray, passing: list[str], k: int, filters=None,
+                     vectors: tuple[list[str], np.ndarray] | None = None) -> list[Hit]:
         """The ``k`` nearest committed chunks among ``passing`` (chunk ids), by brute force: the
-        fallback when the HNSW search came back short."""
-        ids, vecs = self.chunk_vectors(list(passing))
+        fallback when the HNSW search came back short. ``vectors``: their ids and vectors, when
+        already at hand."""
+        ids, vecs = vectors if vectors is not None else self.chunk_vectors(list(passing))
         if not ids:
             return []
         sims = vecs @ np.asarray(vector, dtype=np.float32)
-        scored = list(zip(sims.tolist(), ids))
-        scored.sort(key=lambda t: -t[0])
+        order = np.argsort(-sims, kind="stable")
+        step = 4 * k + 16 if filters else k + 8  # a filter's day bounds drop some of what comes back
         out: list[Hit] = []
-        for start in range(0, len(scored), 4 * k + 16):
-            part = scored[start : start + 4 * k + 16]
-            hits = self.get_chunks([cid for _, cid in part])
-            score = dict((cid, s) for s, cid in part)
+        for start in range(0, len(order), step):
+            part = order[start : start + step]
+            hits = self.get_chunks([ids[i] for i in part])
+            score = {ids[i]: float(sims[i]) for i in part}
             for h in hits:
                 h.score = score[h.chunk_id]
             if filters:
@@ -532,6 +599,7 @@ class Store:
 
     # ------------------------------------------------------------------ writing
     def write_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        self._lang_ids = {}  # the languages' chunk ids change
         if len(chunks) != len(vectors):
             raise StoreError("chunks and vectors differ in length")
         if vectors.size and self.chunks.metadata and self.chunks.metadata.get("embedder_dim") and vectors.shape[1] != int(self.chunks.metadata["embedder_dim"]):
@@ -627,6 +695,7 @@ class Store:
         return out
 
     def remove_document(self, doc_id: str) -> bool:
+        self._lang_ids = {}  # the languages' chunk ids change
         known = doc_id in self.manifest(refresh=True)
         self._journal("begin", doc_id)
         self.docs.delete(ids=[doc_id])  # uncommit first: its chunks stop being served
