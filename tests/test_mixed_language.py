@@ -257,3 +257,50 @@ def test_the_quoted_sentence_comes_from_the_first_article_unless_another_is_much
     # a clear lead across languages still wins
     lead = [(0.84 + CROSS_ARTICLE_PENALTY + 0.01, 0.9, 0.0, 2, "much closer"), *scored[1:]]
     assert answer_order(passages, lead)[0][4] == "much closer"
+
+
+# ----------------------------------------------------------------------------- names no article mentions
+
+
+def test_rare_names_are_those_no_translation_changes():
+    from qa.answer.answerability import rare_names, unnamed
+
+    assert rare_names("What was the total economic loss caused by Typhoon Noru in Vietnam?") == ["Noru"]
+    assert rare_names("How much did NVIDIA pay to acquire the Vietnamese startup VinBrain?") == ["VinBrain"]
+    # words a translation changes, or that the other language spells its own way, are not checked
+    for q in ("What did Deputy Prime Minister Tran Hong Ha say in Ho Chi Minh City?",
+              "Thứ trưởng Lê Công Thành đề xuất gì về ngoại giao khí hậu tại Glasgow?",
+              "Sau khi đưa vào sử dụng hai đoạn Cam Lâm - Vĩnh Hảo và Diễn Châu - Bãi Vọt thì sao?",
+              "Noru là gì?"):  # the first word is capitalised anyway
+        assert rare_names(q) == [], q
+
+    class P:  # the two fields unnamed() reads of a passage, besides its text
+        def __init__(self, doc_id, text, title=""):
+            self.doc_id, self.text, self.context_title, self.meta = doc_id, text, title, {}
+
+    scored = [(0.9, 0.9, 0.0, 1, "s")]
+    for q, text in [("How many Huguenots fled France?", "Khoảng 500.000 người Huguenot đã rời Pháp."),
+                    ("What party is favored in Bedigo?", "Đảng Lao động được ưa chuộng ở Bendigo."),
+                    ("What did the Hanoi Zorvexa company report?", "Công ty ZORVEXA báo cáo lãi."),
+                    ("What did the Hanoi Zorvexa company report?", "Cong ty Zorvexa bao cao lai.")]:
+        assert unnamed(q, [P("a", text)], scored) == [], (q, text)
+    assert unnamed("What did Typhoon Noru cost?", [P("a", "Bão Yagi gây thiệt hại 40.000 tỷ đồng.")], scored) == ["Noru"]
+    # another article among those found that names it is enough
+    two = [P("a", "Bão Yagi gây thiệt hại."), P("b", "Bão Noru đổ bộ Quảng Trị.")]
+    assert unnamed("What did Typhoon Noru cost?", two, [(0.9, 0.9, 0.0, 1, "s"), (0.5, 0.5, 0.0, 2, "t")]) == []
+
+
+def test_a_question_naming_what_no_article_mentions_is_refused_and_says_so(sample_plus_english):
+    from qa.answer.chain import Engine
+
+    settings, _ = sample_plus_english
+    engine = Engine.open(settings)
+    r = engine.ask("How many new electric bus routes did the operator Kavaxo open in Hanoi in March 2024?")
+    assert r["refused"] and not r["citations"], r["answer"]
+    assert "Kavaxo" in r["answer"] and r["related"]
+    assert r["trace"]["unnamed"] == ["Kavaxo"] and "Kavaxo" in r["trace"]["refusal_reason"], r["trace"]
+    r = engine.ask("Nhà vận hành Kavaxo đưa vào hoạt động bao nhiêu tuyến xe buýt điện mới ở Hà Nội?")
+    assert r["refused"] and "Kavaxo" in r["answer"] and "bài báo" in r["answer"], r["answer"]
+    # the same question without that name is answered
+    r = engine.ask("How many new electric bus routes did the operator open in Hanoi in March 2024?")
+    assert not r["refused"] and r["citations"][0]["doc_id"] == "hanoi-electric-buses", r["answer"]

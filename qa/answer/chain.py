@@ -464,7 +464,7 @@ class Engine:
             ok, verdict["title_quoted"] = True, True  # the question quotes the article's title
         if not ok:
             verdict["refusal_reason"] = "the articles do not tell the story the question describes"
-            turn.header_draft = Draft(refusal_message(turn.language), True, {},
+            turn.header_draft = Draft(refusal_message(turn.language, verdict.get("unnamed")), True, {},
                                       {"generator": "header", "asked": fields, **verdict})
             return True
         got = metadata.answer(turn.question, turn.language, turn.passages, fields)

@@ -26,8 +26,13 @@ class Draft:
     trace: dict = field(default_factory=dict)
 
 
-def refusal_message(language: str) -> str:
-    return load_prompt("refusal")["messages"][language]
+def refusal_message(language: str, unnamed: list[str] | None = None) -> str:
+    """The refusal in the question's language; naming what no article found mentions, if that is why."""
+    prompt = load_prompt("refusal")
+    text = prompt["messages"][language]
+    if unnamed:
+        text += " " + prompt["unnamed"][language].format(names=", ".join(unnamed))
+    return text
 
 
 # Per-language weights and thresholds, calibrated on eval/sets/seed_questions.dev.jsonl
@@ -169,7 +174,14 @@ class ExtractiveGenerator:
         prob = model.probability(feats)
         info.update(decision="model", probability=round(prob, 4), probability_threshold=model.threshold_for(language),
                     features={k: round(v, 4) for k, v in feats.items() if v})
-        return prob >= model.threshold_for(language), info
+        from qa.answer.answerability import unnamed
+
+        # a name of the question that none of the articles found mentions: they are about
+        # something else (Typhoon Yagi for Typhoon Noru), and the refusal says what was not found
+        missing = unnamed(question, passages, scored)
+        if missing:
+            info["unnamed"] = missing
+        return prob >= model.threshold_for(language) and not missing, info
 
     def generate(self, question: str, language: str, passages: list[Passage]) -> Draft:
         from qa.answer.answerability import figure_sentences, fit_sentences
@@ -189,10 +201,12 @@ class ExtractiveGenerator:
             "sentences_scored": len(scored),
         }
         if not ok:
-            trace["refusal_reason"] = ("no passage answers the question" if scored else
+            trace["refusal_reason"] = (f"none of the articles found mentions {', '.join(verdict['unnamed'])}"
+                                       if verdict.get("unnamed") else
+                                       "no passage answers the question" if scored else
                                        "no sentence states what the question asks for" if misfits else
                                        "the passages are about another time" if other_times else "nothing retrieved")
-            return Draft(refusal_message(language), True, {}, trace)
+            return Draft(refusal_message(language, verdict.get("unnamed")), True, {}, trace)
         priors = article_priors(passages)
         scored = answer_order(passages, scored, priors)
         figures = figure_sentences(question, scored)
