@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from qa.canonical import canonicalise
 
@@ -116,7 +117,14 @@ def extract(text: str) -> Constraints:
 
 def question_constraints(question: str) -> Constraints:
     """The question's constraints. A month or date already implies its year: the year is not
-    asked twice (a question about "12/2021" is not also scored on "2021" alone)."""
+    asked twice (a question about "12/2021" is not also scored on "2021" alone). Read once per
+    question (the answer checks ask for them once per passage); each caller gets its own copy."""
+    c = _question_constraints(question)
+    return Constraints(**{k: set(v) for k, v in c.__dict__.items()})
+
+
+@lru_cache(maxsize=1024)
+def _question_constraints(question: str) -> Constraints:
     c = extract(question)
     implied = {m.split("/")[-1] for m in c.months}
     c.years -= implied
