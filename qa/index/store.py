@@ -406,12 +406,15 @@ class Store:
         take = k + k // 2
         picked: dict[str | None, int] = {}
         score: dict[str, float] = {}
+        skipped: set[str | None] = set()  # the buckets that had more than ``take``
         for cid, dist in zip(ids, dists):
             rec = man.get(cid.rsplit(":", 2)[0])
             lang = rec.language if rec is not None and rec.language in languages else None
             if picked.get(lang, 0) < take:
                 picked[lang] = picked.get(lang, 0) + 1
                 score[cid] = 1.0 - float(dist)
+            else:
+                skipped.add(lang)
         got = self.get_chunks(list(score))
         for h in got:
             h.score = score[h.chunk_id]
@@ -419,7 +422,8 @@ class Store:
         out: dict[str, list[Hit]] = {}
         for lang in languages:
             mine = sorted((h for h in good if h.meta.get("language") == lang), key=lambda h: -h.score)
-            if len(mine) >= k or seen_all:
+            # complete when all of the index came back and none of this language was left unread
+            if len(mine) >= k or (seen_all and lang not in skipped and None not in skipped):
                 out[lang] = mine[:k]
                 continue
             self.pool_searches += 1
