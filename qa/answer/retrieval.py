@@ -98,6 +98,7 @@ class NewsRetriever(BaseRetriever):
     kw_per_language: bool = True  # standardise keyword scores within each passage language
     calibration_prior: float = 5.0  # pseudo-count pulling a small language pool's background to the global one
     constraint_weight: float = 1.5  # weight of the question-constraint agreement (qa.constraints)
+    headline_weight: float = 2.0  # lost by a passage whose headline is about another time (qa.constraints.headline_conflict)
     cross_language_bonus: float = 0.0  # added to other-language passages' dense/sentence scores before fusion
     recency_weight: float = 0.75  # "latest": newest article's lift, among candidates within recency_margin of the best
     recency_margin: float = 1.0
@@ -125,6 +126,7 @@ class NewsRetriever(BaseRetriever):
             language_calibration=settings.language_calibration,
             kw_per_language=settings.keyword_per_language,
             constraint_weight=settings.constraint_weight,
+            headline_weight=settings.headline_weight,
             cross_language_bonus=settings.cross_language_bonus,
             preferred_outlets=tuple(o.strip() for o in settings.preferred_outlets.split(",") if o.strip()),
             # only with vectors for every sentence: a partly filled (lazy) cache would favour
@@ -153,6 +155,8 @@ class NewsRetriever(BaseRetriever):
         if not ps:
             return []
         fused = self._fuse(ps, self._weight(lang, query), lang)
+        if self.headline_weight and self.mode == "hybrid":
+            fused = fused - self.headline_weight * self._headline_conflicts(query, ps)
         if recency:
             fused = fused + self._recency(ps, fused)
         ordered = self.rank(ps, fused)
@@ -309,6 +313,29 @@ class NewsRetriever(BaseRetriever):
             return
         for p in ps:
             p.trace["constraint"] = round(agreement(asked, p.stated(always_published=True)), 3)
+
+    def _headline_conflicts(self, query: str, ps: list[Passage]) -> np.ndarray:
+        """1 for each candidate whose article's headline is about another time than the question
+        asks (:func:`qa.constraints.headline_conflict`): the 2023 nine-month report for "the first
+        three quarters of 2024", a second-quarter story for "the whole of 2022". The passage's
+        own text may name the asked year in passing (a forecast, a comparison): the headline
+        says what the article reports."""
+        from qa.constraints import asks_full_year, headline_conflict, names_part_of_year, question_constraints
+
+        out = np.zeros(len(ps))
+        asked = question_constraints(query)
+        full = asks_full_year(query)
+        if not (asked.years or asked.quarters or asked.periods or full):
+            return out
+        seen: dict[str, bool] = {}
+        for i, p in enumerate(ps):
+            if p.doc_id not in seen:
+                seen[p.doc_id] = headline_conflict(asked, p.title, p.meta.get("date"), full,
+                                                   full and names_part_of_year(p.title))
+            if seen[p.doc_id]:
+                out[i] = 1.0
+                p.trace["headline_conflict"] = True
+        return out
 
     def rank(self, ps: list[Passage], fused: np.ndarray) -> list[Passage]:
         """Candidates in fused order (ties by dense score), each traced with its fused score and rank."""

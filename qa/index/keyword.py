@@ -36,7 +36,7 @@ STOPWORDS = set(
 
 #: Bumped whenever what the index reads changes (:func:`analyse`, or the chunk context of
 #: ``qa.index.store.keyword_text``): an index written otherwise is rebuilt from its chunks.
-ANALYSER_VERSION = "5"  # 5: "ba quý đầu năm" → "9M" (4: dates without a year → "15/5"; "9 tháng đầu năm" → "9M")
+ANALYSER_VERSION = "6"  # 6: "so với kỳ thi … 2021" (words between) is a compared year; 5: "ba quý đầu năm" → "9M" (4: dates without a year → "15/5"; "9 tháng đầu năm" → "9M")
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 

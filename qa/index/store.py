@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 # what chunk metadata holds beyond the chunker's output: 2–3 = the filter fields (qa.filters) and
 # the duplicate group, 4 = the year; an older index gets them written in place once (no re-embedding)
-FIELDS_VERSION = 8  # 8: the year compared with ("so với năm 2022") is not stated; 7: "cùng kỳ 2018" also states 2019; 6: "ba quý đầu năm"
+FIELDS_VERSION = 9  # 9: the year compared with may follow a few words ("so với kỳ thi … 2021"); 8: the year compared with ("so với năm 2022") is not stated; 7: "cùng kỳ 2018" also states 2019; 6: "ba quý đầu năm"
 _MAX_BATCH = 2000
 POOL_WIDTH = 40  # language_pools: one search of ids this many times wider than a pool
 
