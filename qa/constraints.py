@@ -238,7 +238,7 @@ def headline_conflict(asked: Constraints, title: str, published: str | None, ful
       names part of one ("Q2", "nine-month", "9 tháng").
 
     Agreement is not rewarded: many articles of the asked year are about something else."""
-    t = extract(title or "")
+    t = _title_constraints(title or "")
     pub = str(published or "")[:4]
     for kind in ("years", "quarters", "periods"):
         want, have = getattr(asked, kind), getattr(t, kind)
@@ -251,3 +251,10 @@ def headline_conflict(asked: Constraints, title: str, published: str | None, ful
             if all(int(y) > int(pub) or int(y) < int(pub) - 1 for y in want):
                 return True
     return full_year and part_of_year
+
+
+@lru_cache(maxsize=8192)
+def _title_constraints(title: str) -> Constraints:
+    """A title's constraints, read once (asked for every candidate of every question; not
+    changed by the callers)."""
+    return extract(title)
