@@ -356,3 +356,18 @@ def test_a_headline_about_another_period_loses_to_the_one_asked(lookalikes, nano
     plain = off.search(q, k=3, language="en")
     assert all("headline_conflict" not in p.trace for p in plain)
     assert plain[0].doc_id == "gdp-nine-months-2023"  # the look-alike wins on wording alone
+
+
+def test_a_refusal_says_what_the_articles_found_do_not_state(lookalikes):
+    from qa.answer.chain import Engine
+
+    settings, _ = lookalikes
+    engine = Engine.open(settings)
+    r = engine.ask("What was Vietnam's GDP growth for the whole year 2024?")
+    assert r["refused"] and not r["citations"], r["answer"]
+    assert r["trace"]["refusal_detail"] == "whole_year" and "part of the year, not the whole year" in r["answer"]
+    r = engine.ask("GDP cả năm 2024 của Việt Nam tăng bao nhiêu phần trăm?")
+    assert r["refused"] and "không phải cả năm" in r["answer"], r["answer"]
+    r = engine.ask("By how much did Vietnam's GDP grow in the first nine months of 2031?")
+    assert r["refused"] and r["trace"]["refusal_detail"] == "other_time", r["trace"].get("refusal_reason")
+    assert "another year, quarter or period" in r["answer"]

@@ -26,13 +26,35 @@ class Draft:
     trace: dict = field(default_factory=dict)
 
 
-def refusal_message(language: str, unnamed: list[str] | None = None) -> str:
-    """The refusal in the question's language; naming what no article found mentions, if that is why."""
+# why every sentence was left out (qa.answer.answerability.misfit) → the refusal's "details" entry
+_MISFIT_DETAIL = {"is about another edition": "edition", "is about part of the year": "whole_year",
+                  "states no sum of money": "money", "states no percentage": "percentage"}
+
+
+def refusal_message(language: str, unnamed: list[str] | None = None, detail: str | None = None) -> str:
+    """The refusal in the question's language, saying what was not found when that is known:
+    a name no article found mentions (``unnamed``), or a ``detail`` of ``prompts/refusal.toml``
+    (the passages found are about another time, state no sum of money, …)."""
     prompt = load_prompt("refusal")
     text = prompt["messages"][language]
     if unnamed:
         text += " " + prompt["unnamed"][language].format(names=", ".join(unnamed))
+    elif detail and detail in prompt.get("details", {}):
+        text += " " + prompt["details"][detail][language]
     return text
+
+
+def refusal_detail(scored: list, other_times: list[int], misfits: dict[str, int]) -> str | None:
+    """What the refusal can say was not found when no sentence was left to answer with: the
+    closest miss among the reasons its sentences were left out (another edition, part of the
+    year: those sentences had the right kind of answer), else that the passages are about
+    another time."""
+    if scored:
+        return None
+    for reason, detail in _MISFIT_DETAIL.items():  # the closest miss first
+        if misfits.get(reason):
+            return detail
+    return "other_time" if other_times else None
 
 
 # Per-language weights and thresholds, calibrated on eval/sets/seed_questions.dev.jsonl
@@ -206,7 +228,10 @@ class ExtractiveGenerator:
                                        "no passage answers the question" if scored else
                                        "no sentence states what the question asks for" if misfits else
                                        "the passages are about another time" if other_times else "nothing retrieved")
-            return Draft(refusal_message(language, verdict.get("unnamed")), True, {}, trace)
+            detail = refusal_detail(scored, other_times, misfits)
+            if detail:
+                trace["refusal_detail"] = detail
+            return Draft(refusal_message(language, verdict.get("unnamed"), detail), True, {}, trace)
         priors = article_priors(passages)
         scored = answer_order(passages, scored, priors)
         figures = figure_sentences(question, scored)
