@@ -3,10 +3,51 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from qa.answer.retrieval import Passage
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
+MARKER_GROUP = re.compile(r"(?:\s*\[\d{1,3}\])+")  # a run of markers (``match(text, pos)``: at a position)
+
+
+@dataclass(frozen=True)
+class MarkedSentence:
+    """One sentence of an answer and the markers that cite it. Markers opening a sentence cite
+    the one before ("Fact. [1] Next."): ``trailing`` are those opening the next sentence."""
+
+    body_start: int  # after the markers opening the sentence
+    end: int
+    drop_end: int  # with the trailing markers (what to cut to drop the sentence and its markers)
+    body: str  # answer[body_start:end], inner markers kept
+    inner: tuple[int, ...]
+    trailing: tuple[int, ...]
+
+    @property
+    def cites(self) -> list[int]:
+        return [*self.inner, *self.trailing]
+
+    @property
+    def text(self) -> str:
+        return MARKER.sub("", self.body).strip()
+
+
+def marked_sentences(answer: str) -> list[MarkedSentence]:
+    """Every sentence of an answer with its markers: the one reading of the marker convention
+    that verification, support scores and the LLM checks share."""
+    from qa.text import sentence_spans
+
+    spans = sentence_spans(answer)
+    out: list[MarkedSentence] = []
+    for i, (a, b) in enumerate(spans):
+        lead = MARKER_GROUP.match(answer, a)
+        body_start = lead.end() if lead else a
+        body = answer[body_start:b]
+        nxt = MARKER_GROUP.match(answer, spans[i + 1][0]) if i + 1 < len(spans) else None
+        out.append(MarkedSentence(body_start, b, nxt.end() if nxt else b, body,
+                                  tuple(int(n) for n in MARKER.findall(body)),
+                                  tuple(int(n) for n in MARKER.findall(nxt.group())) if nxt else ()))
+    return out
 
 
 def finalize(answer: str, passages: list[Passage], quotes: dict[int, str] | None = None) -> tuple[str, list[dict], dict]:
@@ -124,23 +165,8 @@ def claim_terms(sentence: str) -> set[str]:
 
 
 def claims(answer: str) -> list[tuple[str, list[int]]]:
-    """(sentence, the markers citing it) for each sentence of an answer; markers opening a
-    sentence cite the one before."""
-    from qa.text import sentence_spans
-
-    spans = sentence_spans(answer)
-    out: list[tuple[str, list[int]]] = []
-    lead = re.compile(r"(?:\s*\[\d{1,3}\])+")
-    for i, (a, b) in enumerate(spans):
-        m = lead.match(answer, a)
-        start = m.end() if m else a
-        body = answer[start:b]
-        nxt = lead.match(answer, spans[i + 1][0]) if i + 1 < len(spans) else None
-        cites = [int(n) for n in MARKER.findall(body)] + ([int(n) for n in MARKER.findall(nxt.group())] if nxt else [])
-        text = MARKER.sub("", body).strip()
-        if text:
-            out.append((text, cites))
-    return out
+    """(sentence, the markers citing it) for each sentence of an answer (:func:`marked_sentences`)."""
+    return [(m.text, m.cites) for m in marked_sentences(answer) if m.text]
 
 
 def attach_support(answer: str, citations: list[dict], verbatim: bool = False) -> None:

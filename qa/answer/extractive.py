@@ -46,15 +46,16 @@ def refusal_message(language: str, unnamed: list[str] | None = None, detail: str
 
 def refusal_detail(scored: list, other_times: list[int], misfits: dict[str, int]) -> str | None:
     """What the refusal can say was not found when no sentence was left to answer with: the
-    closest miss among the reasons its sentences were left out (another edition, part of the
-    year: those sentences had the right kind of answer), else that the passages are about
-    another time."""
+    closest miss among the reasons its sentences were left out: another edition, part of the
+    year (those sentences had the right kind of answer), passages about another time, then no
+    sum of money or percentage."""
     if scored:
         return None
-    for reason, detail in _MISFIT_DETAIL.items():  # the closest miss first
-        if misfits.get(reason):
+    order = [*list(_MISFIT_DETAIL.items())[:2], ("", "other_time"), *list(_MISFIT_DETAIL.items())[2:]]
+    for reason, detail in order:  # the closest miss first: the passages that had the answer's kind
+        if (misfits.get(reason) if reason else other_times):
             return detail
-    return "other_time" if other_times else None
+    return None
 
 
 # Per-language weights and thresholds, calibrated on eval/sets/seed_questions.dev.jsonl

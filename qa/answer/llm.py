@@ -462,16 +462,9 @@ def _with_marks(text: str, marks: str) -> str:
 def answer_sentences(answer: str) -> list[tuple[int, str, bool]]:
     """(end offset, text without leading markers, cited?) per sentence of an answer; a
     marker right after a sentence's full stop ("Fact. [1] Next") cites that sentence."""
-    from qa.answer.citations import MARKER
+    from qa.answer.citations import marked_sentences
 
-    spans = sentence_spans(answer)
-    out = []
-    for i, (a, b) in enumerate(spans):
-        body = _LEAD.sub("", answer[a:b]).strip()
-        nxt = answer[spans[i + 1][0] : spans[i + 1][1]] if i + 1 < len(spans) else ""
-        if body:
-            out.append((b, body, bool(MARKER.search(body) or _LEAD.match(nxt))))
-    return out
+    return [(m.end, m.body.strip(), bool(m.cites)) for m in marked_sentences(answer) if m.body.strip()]
 
 
 def uncited_sentences(answer: str) -> int:
@@ -510,7 +503,6 @@ def attribute_uncited(answer: str, passages: list[Passage], min_share: float = 0
 
 
 _ENUM = re.compile(r"(?m)^\s*(?:[-*•]\s*)?\d{1,2}[.)]\s+")  # "1. ", "2) " list numbering
-_MARKERS_AT = re.compile(r"(?:\s*\[\d{1,3}\])+")  # markers at a given position (``match(text, pos)``)
 
 
 def number_keys(text: str) -> set[str]:
@@ -558,23 +550,16 @@ def cited_spans(answer: str, n_passages: int) -> list[dict]:
     sentence without the markers opening it, which cite the one before), ``drop_end`` (with
     the markers that follow it), ``body``, ``text`` (without markers), ``inner`` / ``trailing``
     markers, and ``cites``."""
-    from qa.answer.citations import MARKER
+    from qa.answer.citations import MARKER, marked_sentences
 
     out: list[dict] = []
-    spans = sentence_spans(answer)
-    for i, (a, b) in enumerate(spans):
-        lead = _MARKERS_AT.match(answer, a)
-        body_start = lead.end() if lead else a
-        body = answer[body_start:b]
-        nxt = _MARKERS_AT.match(answer, spans[i + 1][0]) if i + 1 < len(spans) else None
-        inner = [int(n) for n in MARKER.findall(body)]
-        trailing = [int(n) for n in MARKER.findall(nxt.group())] if nxt else []
-        cites = [n for n in inner + trailing if 1 <= n <= n_passages]
+    for m in marked_sentences(answer):
+        cites = [n for n in m.cites if 1 <= n <= n_passages]
         if not cites:
             continue
-        text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(MARKER.sub("", body).split()))
-        out.append({"body_start": body_start, "end": b, "drop_end": nxt.end() if nxt else b, "body": body,
-                    "text": text, "inner": inner, "trailing": trailing, "cites": cites})
+        text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(MARKER.sub("", m.body).split()))
+        out.append({"body_start": m.body_start, "end": m.end, "drop_end": m.drop_end, "body": m.body,
+                    "text": text, "inner": list(m.inner), "trailing": list(m.trailing), "cites": cites})
     return out
 
 
