@@ -443,7 +443,8 @@ class Store:
         if key not in self._lang_ids:
             self._lang_ids = {kk: v for kk, v in self._lang_ids.items() if kk[1] == n}
             ids = self._passing_ids({"language": lang}) if self.settings.exact_search_max else []
-            self._lang_ids[key] = self.chunk_vectors(ids) if ids and len(ids) <= self.settings.exact_search_max else None
+            self._lang_ids[key] = (self.chunk_vectors(ids, keep=False)  # kept here once, not also in the filters' cache
+                                   if ids and len(ids) <= self.settings.exact_search_max else None)
         return self._lang_ids[key]
 
     def query(self, vector: np.ndarray, k: int, where: dict | None = None, filters=None) -> list[Hit]:
@@ -500,11 +501,12 @@ class Store:
         (ids only: 30 ms for 9k chunks at 100k, against 250 ms with their vectors)."""
         return self.chunks.get(where=where, include=[], limit=self.settings.exact_search_max + 1)["ids"]
 
-    def chunk_vectors(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
+    def chunk_vectors(self, ids: list[str], keep: bool = True) -> tuple[list[str], np.ndarray]:
         """The vectors of these chunks (those still there), from memory when read before: a
         filter's chunks are read from Chroma once, not at every question (reading 9k vectors
         costs about 250 ms at 100k chunks; their ids alone, 30 ms). At most
-        ``QA_VECTOR_CACHE_MAX`` vectors are kept."""
+        ``QA_VECTOR_CACHE_MAX`` vectors are kept; ``keep=False``: read, not kept (the caller
+        keeps the matrix)."""
         with self._vectors_lock:
             missing = [i for i in ids if i not in self._vectors]
         got: dict[str, np.ndarray] = {}
@@ -514,9 +516,9 @@ class Store:
                 got[cid] = np.asarray(vec, dtype=np.float16)
         with self._vectors_lock:
             cap = self.settings.vector_cache_max
-            if len(self._vectors) + len(got) > cap:
+            if keep and len(self._vectors) + len(got) > cap:
                 self._vectors.clear()  # simple and bounded: the next filters fill it again
-            if len(got) <= cap:
+            if keep and len(got) <= cap:
                 self._vectors.update(got)
             have = [(i, self._vectors.get(i, got.get(i))) for i in ids]
         have = [(i, v) for i, v in have if v is not None]
