@@ -26,9 +26,11 @@ class Draft:
     trace: dict = field(default_factory=dict)
 
 
-# why every sentence was left out (qa.answer.answerability.misfit) → the refusal's "details" entry
-_MISFIT_DETAIL = {"is about another edition": "edition", "is about part of the year": "whole_year",
-                  "states no sum of money": "money", "states no percentage": "percentage"}
+# why every sentence was left out → the refusal's "details" entry, the closest miss first: the
+# sentences of another edition or of part of the year had the answer's kind; None: the passages
+# were about another time (qa.answer.answerability.drop_other_times)
+_REFUSAL_DETAILS = (("is about another edition", "edition"), ("is about part of the year", "whole_year"),
+                    (None, "other_time"), ("states no sum of money", "money"), ("states no percentage", "percentage"))
 
 
 def refusal_message(language: str, unnamed: list[str] | None = None, detail: str | None = None) -> str:
@@ -46,16 +48,11 @@ def refusal_message(language: str, unnamed: list[str] | None = None, detail: str
 
 def refusal_detail(scored: list, other_times: list[int], misfits: dict[str, int]) -> str | None:
     """What the refusal can say was not found when no sentence was left to answer with: the
-    closest miss among the reasons its sentences were left out: another edition, part of the
-    year (those sentences had the right kind of answer), passages about another time, then no
-    sum of money or percentage."""
+    first of ``_REFUSAL_DETAILS`` that applies."""
     if scored:
         return None
-    order = [*list(_MISFIT_DETAIL.items())[:2], ("", "other_time"), *list(_MISFIT_DETAIL.items())[2:]]
-    for reason, detail in order:  # the closest miss first: the passages that had the answer's kind
-        if (misfits.get(reason) if reason else other_times):
-            return detail
-    return None
+    return next((detail for reason, detail in _REFUSAL_DETAILS
+                 if (misfits.get(reason) if reason else other_times)), None)
 
 
 # Per-language weights and thresholds, calibrated on eval/sets/seed_questions.dev.jsonl
