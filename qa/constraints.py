@@ -177,6 +177,35 @@ def passage_context(text: str, title: str = "", published: str | None = None, fa
     return c
 
 
+_PERIOD_SPAN = {f"Q{q}": (3 * q - 2, 3 * q) for q in range(1, 5)}  # first and last month
+
+
+def undated_years(c: Constraints, published: str | None) -> set[str]:
+    """The year a text's quarters and periods refer to when it names no year: the instance
+    nearest its article's publication date. "The fourth quarter" in a September 2024 article is
+    2024's (a forecast), in a January 2024 one 2023's (a report); "the first nine months" in
+    October 2024 is 2024's; at equal distance, the past one. Empty when the text names a year, no quarter or period, or has no
+    date."""
+    if c.years or not (c.quarters or c.periods):
+        return set()
+    parts = str(published or "").split("-")
+    if not (parts[0].isdigit() and len(parts[0]) == 4):
+        return set()
+    year = int(parts[0])
+    month = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() and 1 <= int(parts[1]) <= 12 else 6
+    at = year * 12 + month - 1
+    spans = [_PERIOD_SPAN[q] for q in c.quarters if q in _PERIOD_SPAN]
+    spans += [(1, int(p[:-1])) for p in c.periods if p[:-1].isdigit() and 1 <= int(p[:-1]) <= 12]
+    out = set()
+    for first, last in spans:
+        def gap(y: int) -> int:
+            lo, hi = y * 12 + first - 1, y * 12 + last - 1
+            return 0 if lo <= at <= hi else min(abs(at - lo), abs(at - hi))
+
+        out.add(str(min((year - 1, year, year + 1), key=lambda y: (gap(y), y))))  # a tie: the past one
+    return out
+
+
 def agreement(asked: Constraints, passage: Constraints) -> float:
     """How well a passage agrees with the question's constraints, in [-1, 1] (0: nothing asked)."""
     n = asked.count()

@@ -125,3 +125,30 @@ def test_cli_crosscheck_bad_folder_is_a_clear_error(tmp_path):
                           cwd=root, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "cannot read" in (proc.stdout + proc.stderr)
     assert "Traceback" not in proc.stderr
+
+
+EXPRESSWAY_VI = ("Thủ tướng Phạm Minh Chính dự lễ thông xe hai đoạn cao tốc Bắc - Nam, nâng tổng chiều dài "
+                 "đang khai thác lên hơn 2.000 km.")
+FLIGHT_VI = ("Chuyến bay VN5001 của Vietnam Airlines đã hạ cánh an toàn xuống đường băng số 1 của sân bay "
+             "Long Thành lúc 15 giờ 34.")
+
+
+def test_a_sentence_about_another_subject_than_its_passage_is_dropped(checker):
+    """Most of a cited sentence's names missing from its passage: the model joined a name from
+    the passage to the question's subject. Dropped; a sentence whose names the passage holds,
+    literally or translated, stays."""
+    from qa.answer.llm import ground_subject
+
+    ps = _passages(EXPRESSWAY_VI, FLIGHT_VI, WB_VI)
+    # what a real Qwen2.5-1.5B server answered to "Cơ trưởng nào điều khiển chuyến bay VN5001 …?"
+    invented = "Cơ trưởng Pham Minh Chinh điều khiển chuyến bay kỹ thuật VN5001 hạ cánh xuống sân bay Long Thành [1]."
+    faithful = "Flight VN5001 landed on runway 1 at Long Thanh [2]."
+    translated = "The World Bank expects Vietnam to grow 6.5% in 2025 [3]."
+    answer = f"{invented} {faithful} {translated}"
+    out, report = ground_subject(answer, ps, checker.name_aliases(answer, ps))
+    assert out == f"{faithful} {translated}", out
+    assert [r["cited"] for r in report] == [[1]] and report[0]["share"] < 0.5
+    assert {"vn5001", "long", "thanh"} <= set(report[0]["names"])
+    # citing the flight's passage instead, the captain's name is what is missing: dropped too
+    out, report = ground_subject(invented.replace("[1]", "[2]"), ps)
+    assert out == "" and {"pham", "minh", "chinh"} <= set(report[0]["names"])

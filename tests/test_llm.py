@@ -212,10 +212,15 @@ def test_support_is_reported_per_citation(engine, fake_llm):
     ids = _packed_chunk_ids(first)
     hits = {h.chunk_id: h for h in engine.store.get_chunks(ids)}
     k = next(i for i, cid in enumerate(ids, 1) if EVIDENCE in " ".join(hits[cid].text.split()) and "Lê Công Thành" in hits[cid].text)
-    # the second sentence names people and a company no passage states: kept, but not supported
-    fake_llm.script(f"Thứ trưởng Lê Công Thành nói tới {EVIDENCE} [{k}]. Ông John Smithson của Zetacorp đồng ý [{k}].")
+    # the second sentence adds a person no passage states to the passage's own: kept, but only
+    # partly supported; the third names only people and a company no passage states: dropped
+    fake_llm.script(f"Thứ trưởng Lê Công Thành nói tới {EVIDENCE} [{k}]. "
+                    f"Thứ trưởng Lê Công Thành đã gặp ông Smithson [{k}]. Ông John Smithson của Zetacorp đồng ý [{k}].")
     r = engine.ask(EXAMPLE_VI)
     assert len(r["citations"]) == 1, (r["answer"], r["trace"].get("unsupported_meaning"))
+    assert "Zetacorp" not in r["answer"] and "Smithson [1]" in r["answer"], r["answer"]
+    off = r["trace"]["off_subject"]
+    assert [o["action"] for o in off] == ["dropped"] and {"john", "zetacorp"} <= set(off[0]["names"]), off
     sup = r["citations"][0]["support"]
     assert sup["verdict"] == "partial" and 0 < sup["score"] < 1 and "smithson" in sup["missing"]
     assert sup["claims"] == 2

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from qa.constraints import agreement, asks_full_year, names_part_of_year, question_constraints
+from qa.constraints import agreement, asks_full_year, names_part_of_year, question_constraints, undated_years
 from qa.text import fold
 
 MODEL_PATH = Path(__file__).with_name("answerability.json")
@@ -147,6 +147,9 @@ def time_mismatch(question: str, passage) -> list[str]:
     asked = question_constraints(question)
     ctx = passage.stated(published=False)
     pub = _published(passage)
+    # a quarter or period named without a year is the one nearest the publication date ("the
+    # fourth quarter" in a September 2024 article is not 2023's)
+    ctx.years |= undated_years(ctx, passage.meta.get("date"))
     out = []
     for kind in ("years", "quarters", "months"):
         want, have = getattr(asked, kind), getattr(ctx, kind)

@@ -40,6 +40,7 @@ from qa.answer.llm import (
     attribute_uncited,
     markers_after,
     ground_names,
+    ground_subject,
     ground_numbers,
     quotes_for,
     uncited_sentences,
@@ -596,6 +597,12 @@ class Engine:
             if blended:
                 trace["misattributed_names"] = blended
                 ungrounded = ungrounded + blended
+            # most of a cited sentence's names and numbers missing from its passages: it is
+            # about something else
+            canonical, off_subject = ground_subject(canonical, packed, aliases)
+            if off_subject:
+                trace["off_subject"] = off_subject
+                ungrounded = ungrounded + off_subject
             # what a cited sentence says must be close to a sentence of its passage
             canonical, unsupported, meaning = self.crosscheck.ground_meaning(canonical, packed)
             if unsupported:

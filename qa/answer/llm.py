@@ -545,6 +545,45 @@ def ground_names(answer: str, passages: list[Passage], question: str = "",
     return _ground(answer, passages, question, name_keys, "names", unknown_ok=True, aliases=aliases)
 
 
+SUBJECT_SHARE = 0.5  # a cited sentence keeps at least this share of its names and numbers in its passages
+
+
+def ground_subject(answer: str, passages: list[Passage], aliases: list[set[str]] | None = None,
+                   min_share: float = SUBJECT_SHARE) -> tuple[str, list[dict]]:
+    """A cited sentence most of whose names and numbers (the question's too) its cited
+    passages do not state (in their words or translated: ``aliases``) is about something else:
+    "Captain Pham Minh Chinh flew VN5001 to Long Thanh [1]" citing a passage about an expressway
+    that names the person but neither the flight nor the airport. Such a sentence is dropped.
+    :func:`ground_names` moves a marker when another passage holds the names; names that no
+    passage states (a rendering in the answer's language) are what this share weighs. Returns
+    (answer, report)."""
+    from qa.answer.citations import claim_terms
+    from qa.index.keyword import analyse
+
+    if not passages:
+        return answer, []
+    keys = [set(analyse(f"{p.title}\n{p.text}")) for p in passages]
+    for k, extra in enumerate(aliases or []):
+        if k < len(keys):
+            keys[k] |= extra
+    edits: list[tuple[int, int]] = []
+    report: list[dict] = []
+    for s in cited_spans(answer, len(passages)):
+        wanted = claim_terms(s["body"])
+        if len(wanted) < 2:
+            continue  # one name or number: the other checks weigh it
+        held = set().union(*(keys[n - 1] for n in s["cites"]))
+        share = len(wanted & held) / len(wanted)
+        if share < min_share:
+            edits.append((s["body_start"], s["drop_end"]))
+            report.append({"sentence": s["text"], "names": sorted(wanted - held), "share": round(share, 3),
+                           "cited": sorted(set(s["cites"])), "action": "dropped"})
+    out = answer
+    for start, end in sorted(edits, reverse=True):
+        out = out[:start] + out[end:]
+    return re.sub(r"[ \t]{2,}", " ", out).strip(), report
+
+
 def cited_spans(answer: str, n_passages: int) -> list[dict]:
     """The answer's sentences that cite a passage (1…``n_passages``): ``body_start``/``end`` (the
     sentence without the markers opening it, which cite the one before), ``drop_end`` (with
