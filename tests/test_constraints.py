@@ -225,3 +225,26 @@ def test_a_rate_asked_for_is_a_percentage():
         assert misfit(q, "GDP grew 7.09 percent in 2024.") is None
     for q in ("What is the main driver of growth in 2024?", "What did the minister say about inflation in 2024?"):
         assert misfit(q, sentence) is None, q
+
+
+def test_a_quarter_without_its_year_is_the_one_nearest_the_publication_date():
+    """"The fourth quarter" in a September 2024 article is a forecast for 2024, in a January 2024
+    one a report on 2023; a passage about another year's quarter does not answer."""
+    from qa.answer.answerability import time_mismatch
+    from qa.answer.retrieval import Passage
+    from qa.constraints import undated_years
+
+    text = "GDP growth in the third quarter and fourth quarter could decrease by 0.35 and 0.22 percentage points."
+    assert undated_years(extract(text), "2024-09-20") == {"2024"}
+    assert undated_years(extract("Quý IV, GDP tăng 6,72%."), "2024-01-05") == {"2023"}
+    assert undated_years(extract("9 tháng đầu năm, GDP tăng 6,82%."), "2024-10-06") == {"2024"}
+    assert undated_years(extract("Quý IV/2023, GDP tăng 6,72%."), "2024-09-20") == set()  # it names its year
+    assert undated_years(extract(text), None) == set()
+
+    def passage(date: str) -> Passage:
+        return Passage("c1", "d1", "Kinh tế", "", text, 0.9, {"language": "en", "date": date})
+
+    q = "What was Vietnam's GDP growth in the fourth quarter of 2023?"
+    assert time_mismatch(q, passage("2024-09-20")) == ["2023"]
+    assert time_mismatch(q, passage("2024-01-05")) == []  # 2023's fourth quarter
+    assert time_mismatch("What was Vietnam's GDP growth in the fourth quarter of 2024?", passage("2024-09-20")) == []
