@@ -157,26 +157,6 @@ def stated(text: str, title: str = "") -> Constraints:
     return extract(f"{title}\n{text}" if title else text)
 
 
-def passage_context(text: str, title: str = "", published: str | None = None, facts: str | None = None, *,
-                    always_published: bool = False) -> Constraints:
-    """What a passage states, with its article's title as context; when neither names a year, the
-    publication year stands in (a chunk saying "this quarter" is about its article's year), and a
-    date written without its year ("ngày 15.5", "Sept. 7") is taken in the publication year.
-    ``facts``: the chunk's stored :func:`encode` form, when its index has one. ``always_published``:
-    the publication year counts even when the passage names others (ranking: a 2024 report that
-    compares with "cùng kỳ năm 2023" is still about 2024)."""
-    c = decode(facts) if facts is not None else stated(text, title)
-    year = (published or "").split("-")[0]
-    if year.isdigit() and len(year) == 4:
-        if always_published or not c.years:
-            c.years.add(year)
-        known = {d.rsplit("/", 1)[0] for d in c.dates}
-        for day in c.days - known:
-            c.dates.add(f"{day}/{year}")
-            c.months.add(f"{day.split('/')[1]}/{year}")
-    return c
-
-
 _PERIOD_SPAN = {f"Q{q}": (3 * q - 2, 3 * q) for q in range(1, 5)}  # first and last month
 
 
@@ -204,6 +184,30 @@ def undated_years(c: Constraints, published: str | None) -> set[str]:
 
         out.add(str(min((year - 1, year, year + 1), key=lambda y: (gap(y), y))))  # a tie: the past one
     return out
+
+
+def passage_context(text: str, title: str = "", published: str | None = None, facts: str | None = None, *,
+                    always_published: bool = False) -> Constraints:
+    """What a passage states, with its article's title as context; when neither names a year, the
+    publication year stands in (a chunk saying "this quarter" is about its article's year; a
+    quarter or period it names is the one nearest the publication date: :func:`undated_years`), and a
+    date written without its year ("ngày 15.5", "Sept. 7") is taken in the publication year.
+    ``facts``: the chunk's stored :func:`encode` form, when its index has one. ``always_published``:
+    the publication year counts even when the passage names others (ranking: a 2024 report that
+    compares with "cùng kỳ năm 2023" is still about 2024)."""
+    c = decode(facts) if facts is not None else stated(text, title)
+    year = (published or "").split("-")[0]
+    if year.isdigit() and len(year) == 4:
+        inferred = undated_years(c, published)  # "quý IV" in a January article: the year before
+        if inferred:
+            c.years |= inferred
+        elif always_published or not c.years:
+            c.years.add(year)
+        known = {d.rsplit("/", 1)[0] for d in c.dates}
+        for day in c.days - known:
+            c.dates.add(f"{day}/{year}")
+            c.months.add(f"{day.split('/')[1]}/{year}")
+    return c
 
 
 def agreement(asked: Constraints, passage: Constraints) -> float:

@@ -240,6 +240,11 @@ def test_a_quarter_without_its_year_is_the_one_nearest_the_publication_date():
     assert undated_years(extract("9 tháng đầu năm, GDP tăng 6,82%."), "2024-10-06") == {"2024"}
     assert undated_years(extract("Quý IV/2023, GDP tăng 6,72%."), "2024-09-20") == set()  # it names its year
     assert undated_years(extract(text), None) == set()
+    # the ranking reads it so too: a January report on "quý IV" agrees with the question on 2023's
+    ctx = passage_context("Quý IV, GDP tăng 6,72%.", published="2024-01-05", always_published=True)
+    assert ctx.years == {"2023"}
+    assert agreement(question_constraints("GDP quý IV/2023 tăng bao nhiêu?"), ctx) == 1.0
+    assert agreement(question_constraints("GDP quý IV/2024 tăng bao nhiêu?"), ctx) == 0.0  # the year conflicts
 
     def passage(date: str) -> Passage:
         return Passage("c1", "d1", "Kinh tế", "", text, 0.9, {"language": "en", "date": date})
