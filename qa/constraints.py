@@ -164,8 +164,8 @@ def undated_years(c: Constraints, published: str | None) -> set[str]:
     """The year a text's quarters and periods refer to when it names no year: the instance
     nearest its article's publication date. "The fourth quarter" in a September 2024 article is
     2024's (a forecast), in a January 2024 one 2023's (a report); "the first nine months" in
-    October 2024 is 2024's; at equal distance, the past one. Empty when the text names a year, no quarter or period, or has no
-    date."""
+    October 2024 is 2024's; at equal distance, the past one. Empty when the text names a year,
+    no quarter or period, or has no date."""
     if c.years or not (c.quarters or c.periods):
         return set()
     parts = str(published or "").split("-")
