@@ -111,8 +111,12 @@ def test_cli_crosscheck_calibrates_on_parallel_paragraphs(tmp_path):
         assert 0.0 <= r["fold_estimate"]["pass_kept"] <= 1.0 and -1.0 < r["threshold"] < 1.0
     # faithful claims score above near-topic ones on average (the check can tell them apart)
     assert rep["meaning"]["in_sample"]["pass_kept"] > rep["meaning"]["in_sample"]["fail_let_through"]
+    for lang in ("vi", "en"):  # a claim's own paragraph states more of its words than its neighbours
+        r = rep[f"words_{lang}"]
+        assert r["pairs"]["pass"] > 0 and r["in_sample"]["pass_kept"] > r["in_sample"]["fail_let_through"], r
     t = json.loads(shipped.read_text(encoding="utf-8"))
     assert t["meaning_similarity"] == rep["meaning"]["threshold"] and t["name_similarity"] == rep["names"]["threshold"]
+    assert t["word_share"] == {lang: rep[f"words_{lang}"]["threshold"] for lang in ("vi", "en")}
 
 
 def test_cli_crosscheck_bad_folder_is_a_clear_error(tmp_path):
@@ -152,3 +156,33 @@ def test_a_sentence_about_another_subject_than_its_passage_is_dropped(checker):
     # citing the flight's passage instead, the captain's name is what is missing: dropped too
     out, report = ground_subject(invented.replace("[1]", "[2]"), ps)
     assert out == "" and {"pham", "minh", "chinh"} <= set(report[0]["names"])
+
+
+FLIGHT_EN = ("A Boeing 787 Dreamliner operated by Vietnam Airlines landed safely at Long Thanh International "
+             "Airport at 4pm on Monday, marking the success of the airport's first technical flight ahead of its "
+             "official opening. Preparations for the landing were largely completed by 2:30pm.")
+DOSES_EN = "The Ministry of Health said it had received 2 million doses of COVID-19 vaccine donated by Japan."
+
+
+def test_a_sentence_in_its_passages_language_must_reuse_its_words(checker):
+    """Cosines of a small encoder run high between any two news sentences: a sentence the model
+    copied from its instructions scored 0.82 against a test-flight report and passed. In the
+    passage's own language its words must be there too; across languages the meaning decides."""
+    from qa.answer.crosscheck import same_language, word_share, word_support
+
+    ps = _passages(FLIGHT_EN, DOSES_EN, WB_VI)
+    for p in ps[:2]:
+        p.meta["language"] = "en"
+    parroted = "The ministry received 2 million doses [1]."
+    assert word_support(parroted, FLIGHT_EN) < word_share("en") <= word_support(parroted, DOSES_EN)
+    assert checker.meaning(["The ministry received 2 million doses."], ps[:1])[0, 0] >= checker.meaning_threshold
+    out, report, _ = checker.ground_meaning(parroted, ps)
+    assert out == "The ministry received 2 million doses [2]." and report[0]["action"] == "cited [2]", report
+    out, report, _ = checker.ground_meaning(parroted, ps[:1])  # no passage states it: dropped
+    assert out == "" and report[0]["action"] == "dropped", report
+    # across languages only the meaning counts: an English sentence over the Vietnamese passage
+    translated = "The World Bank expects Vietnam's economy to grow 6.5% in 2025 [3]."
+    assert same_language(translated, ps[2]) is None
+    assert checker.ground_meaning(translated, ps)[0] == translated
+    assert same_language("Ngân hàng Thế giới dự báo tăng trưởng 6,5%", ps[2]) == "vi"
+    assert same_language("The minister said the Ngân hàng Thế giới should be consulted on growth", ps[2]) is None

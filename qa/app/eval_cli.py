@@ -666,7 +666,7 @@ def crosscheck(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file (QA_CONFIG)"),
 ) -> None:
-    """Calibrate the cross-language claim checks (names, meaning) on XQuAD's parallel paragraphs, folds by article."""
+    """Calibrate the claim checks (names, meaning, words in the same language) on XQuAD's parallel paragraphs, folds by article."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from qa.answer.crosscheck import CrossChecker
@@ -692,9 +692,11 @@ def crosscheck(
         meaning = cc.meaning_scores(articles, checker, on_article=lambda: progress.advance(task))
         task = progress.add_task("names: articles", total=len(articles))
         names = cc.name_scores(articles, checker, on_article=lambda: progress.advance(task))
+    words = {lang: cc.calibrate(cc.word_scores(articles, lang), "keep") for lang in ("vi", "en")}
     report = {
         "meaning": cc.calibrate(meaning, "keep"),
         "names": cc.calibrate(names, "reject"),
+        **{f"words_{lang}": r for lang, r in words.items()},
         "embedder": embedder.describe(),
         "articles": len(articles),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -702,7 +704,7 @@ def crosscheck(
     table = Table(title="cross-language claim checks (XQuAD parallel paragraphs)")
     for col in ("check", "threshold", "pairs pass / fail", "kept (fold)", "let through (fold)", "kept (in-sample)", "let through (in-sample)"):
         table.add_column(col)
-    for name in ("meaning", "names"):
+    for name in ("meaning", "names", "words_vi", "words_en"):
         r = report[name]
         table.add_row(name, f"{r['threshold']:.3f}", f"{r['pairs']['pass']} / {r['pairs']['fail']}",
                       f"{r['fold_estimate']['pass_kept']:.3f}", f"{r['fold_estimate']['fail_let_through']:.3f}",
@@ -710,7 +712,8 @@ def crosscheck(
     out.print(table)
     if write:
         shipped = {"meaning_similarity": report["meaning"]["threshold"], "name_similarity": report["names"]["threshold"],
-                   "calibration": {k: report[k] for k in ("meaning", "names", "embedder", "articles")},
+                   "word_share": {lang: r["threshold"] for lang, r in words.items()},
+                   "calibration": {k: report[k] for k in ("meaning", "names", "words_vi", "words_en", "embedder", "articles")},
                    "command": "qa eval crosscheck --xquad DIR --write qa/answer/crosscheck.json"}
         _write(write, json.dumps(shipped, ensure_ascii=False, indent=2) + "\n")
         console.print(f"thresholds written to {escape(str(write))}")

@@ -7,6 +7,9 @@ That gives, without any labelling:
   model writes, in both languages, against its paragraph in both languages (the closest
   sentence there is what a faithful cited sentence scores: a *pass*), and against the other
   paragraphs of the same article (near-topic text that does not say it: should *fail*);
+* **words** (per language): the same claims against their paragraph in their own language, the
+  share of their words it states (*pass*), and against the article's other paragraphs in that
+  language (*fail*);
 * **names**: every name (run of capitalised words) of a paragraph that the other language's
   version does not state literally, against the names of that version (*pass*: its
   translation is usually there) and against the names of another article's paragraph
@@ -127,6 +130,26 @@ def meaning_scores(articles: list[list[dict]], checker, on_article=None) -> Scor
                     out.neg_article += [ai] * len(claims)
         if on_article:
             on_article()
+    return out
+
+
+def word_scores(articles: list[list[dict]], language: str) -> Scores:
+    """Each claim in ``language`` against its paragraph in that language (the share of its
+    words the paragraph states, :func:`qa.answer.crosscheck.word_support`: a *pass*) and the
+    highest share among the article's other paragraphs (*fail*)."""
+    from qa.answer.crosscheck import word_support
+
+    out = Scores([], [], [], [])
+    for ai, paras in enumerate(articles):
+        for pi, p in enumerate(paras):
+            others = [q[language] for pj, q in enumerate(paras) if pj != pi]
+            if not others:
+                continue
+            for c in p["claims"]:
+                out.positive.append(word_support(c[language], p[language]))
+                out.negative.append(max(word_support(c[language], o) for o in others))
+                out.article.append(ai)
+                out.neg_article.append(ai)
     return out
 
 
