@@ -263,6 +263,25 @@ def test_answer_of_invented_figures_only_falls_back(engine, fake_llm):
     _check_markers(r)
 
 
+def test_an_answer_that_restates_the_question_falls_back(engine, fake_llm):
+    """A small model echoing the question with a marker (seen with a real 1.5B model) answers
+    nothing: the sentence is dropped, a sentence that adds to the question is kept."""
+    from qa.answer.llm import ground_restated
+
+    fake_llm.script("Thứ trưởng Lê Công Thành đề xuất về ngoại giao khí hậu [1].")
+    r = engine.ask(EXAMPLE_VI)
+    assert r["trace"]["answered_by"] == "extractive", r["answer"]
+    assert "only restate the question" in r["trace"]["fallback_reason"] and r["trace"]["restated_question"]
+    assert _cites(r, EVIDENCE)
+    q = "nam 2025 ha noi co tong cong bao nhieu ca sot xuat huyet"
+    from qa.answer.retrieval import Passage
+
+    ps = [Passage("c1", "d1", "Sốt xuất huyết", "", "Năm 2025 Hà Nội ghi nhận 5.609 ca.", 0.9, {"language": "vi"})]
+    assert ground_restated("Nam 2025 ha noi co tong cong bao nhieu ca sot xuat huyet [1].", q, ps)[0] == ""
+    kept = "Năm 2025 Hà Nội ghi nhận 5.609 ca sốt xuất huyết [1]."
+    assert ground_restated(kept, q, ps) == (kept, [])
+
+
 def test_figure_is_cited_to_the_passage_that_holds_it(engine, fake_llm):
     from qa.answer.llm import number_keys
 

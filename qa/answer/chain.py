@@ -40,6 +40,7 @@ from qa.answer.llm import (
     attribute_uncited,
     markers_after,
     ground_names,
+    ground_restated,
     ground_subject,
     ground_numbers,
     quotes_for,
@@ -186,6 +187,8 @@ _DROPPED_ALL = {
                 "The language model cited figures its passages do not contain; showing the extractive answer."),
     "meaning": ("the model's cited sentences do not say what its passages say",
                 "The language model's cited sentences do not say what its passages say; showing the extractive answer."),
+    "restated": ("the model's cited sentences only restate the question",
+                 "The language model only restated the question; showing the extractive answer."),
 }
 
 
@@ -603,6 +606,11 @@ class Engine:
             if off_subject:
                 trace["off_subject"] = off_subject
                 ungrounded = ungrounded + off_subject
+            # a sentence that only restates the question answers nothing
+            canonical, restated = ground_restated(canonical, asked, packed)
+            if restated:
+                trace["restated_question"] = restated
+                ungrounded = ungrounded + [{**r, "restated": True} for r in restated]
             # what a cited sentence says must be close to a sentence of its passage
             canonical, unsupported, meaning = self.crosscheck.ground_meaning(canonical, packed)
             if unsupported:
@@ -626,7 +634,7 @@ class Engine:
                 reason = "no valid citation in the model's answer"
                 notice = "The language model's answer had no valid citation; showing the extractive answer."
                 if dropped:
-                    what = next((k for k in ("names", "meaning") if all(k in u for u in dropped)), "numbers")
+                    what = next((k for k in ("names", "meaning", "restated") if all(k in u for u in dropped)), "numbers")
                     reason, notice = _DROPPED_ALL[what]
                 answer, citations = None, []
             else:

@@ -584,6 +584,34 @@ def ground_subject(answer: str, passages: list[Passage], aliases: list[set[str]]
     return re.sub(r"[ \t]{2,}", " ", out).strip(), report
 
 
+def _said(text: str) -> set[str]:
+    from qa.index.keyword import STOPWORDS
+    from qa.text import fold
+
+    return {w for w in re.findall(r"\w+", fold(text).lower()) if w not in STOPWORDS}
+
+
+def ground_restated(answer: str, question: str, passages: list[Passage]) -> tuple[str, list[dict]]:
+    """A cited sentence that says nothing the question does not ("Nam 2025 ha noi co tong cong
+    bao nhieu ca sot xuat huyet [1]", "Đề thi Ngữ văn … sử dụng tác phẩm văn học [1]": a small
+    model echoing the question) answers nothing: it is dropped. Returns (answer, report)."""
+    from qa.answer.citations import MARKER
+
+    asked = _said(question)
+    if not asked:
+        return answer, []
+    edits: list[tuple[int, int]] = []
+    report: list[dict] = []
+    for s in cited_spans(answer, len(passages)):
+        if not (_said(MARKER.sub(" ", s["body"])) - asked):
+            edits.append((s["body_start"], s["drop_end"]))
+            report.append({"sentence": s["text"], "cited": sorted(set(s["cites"])), "action": "dropped"})
+    out = answer
+    for start, end in sorted(edits, reverse=True):
+        out = out[:start] + out[end:]
+    return re.sub(r"[ \t]{2,}", " ", out).strip(), report
+
+
 def cited_spans(answer: str, n_passages: int) -> list[dict]:
     """The answer's sentences that cite a passage (1…``n_passages``): ``body_start``/``end`` (the
     sentence without the markers opening it, which cite the one before), ``drop_end`` (with
