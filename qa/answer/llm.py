@@ -578,10 +578,14 @@ def ground_subject(answer: str, passages: list[Passage], aliases: list[set[str]]
             edits.append((s["body_start"], s["drop_end"]))
             report.append({"sentence": s["text"], "names": sorted(wanted - held), "share": round(share, 3),
                            "cited": sorted(set(s["cites"])), "action": "dropped"})
-    out = answer
-    for start, end in sorted(edits, reverse=True):
-        out = out[:start] + out[end:]
-    return re.sub(r"[ \t]{2,}", " ", out).strip(), report
+    return _without(answer, edits), report
+
+
+def _without(answer: str, spans: list[tuple[int, int]]) -> str:
+    """``answer`` without the given (start, end) spans (whole sentences with their markers)."""
+    for start, end in sorted(spans, reverse=True):
+        answer = answer[:start] + answer[end:]
+    return re.sub(r"[ \t]{2,}", " ", answer).strip()
 
 
 def _said(text: str) -> set[str]:
@@ -606,10 +610,7 @@ def ground_restated(answer: str, question: str, passages: list[Passage]) -> tupl
         if not (_said(MARKER.sub(" ", s["body"])) - asked):
             edits.append((s["body_start"], s["drop_end"]))
             report.append({"sentence": s["text"], "cited": sorted(set(s["cites"])), "action": "dropped"})
-    out = answer
-    for start, end in sorted(edits, reverse=True):
-        out = out[:start] + out[end:]
-    return re.sub(r"[ \t]{2,}", " ", out).strip(), report
+    return _without(answer, edits), report
 
 
 def cited_spans(answer: str, n_passages: int) -> list[dict]:

@@ -701,7 +701,7 @@ def crosscheck(
         "articles": len(articles),
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    table = Table(title="cross-language claim checks (XQuAD parallel paragraphs)")
+    table = Table(title="claim checks (XQuAD parallel paragraphs)")
     for col in ("check", "threshold", "pairs pass / fail", "kept (fold)", "let through (fold)", "kept (in-sample)", "let through (in-sample)"):
         table.add_column(col)
     for name in ("meaning", "names", "words_vi", "words_en"):
