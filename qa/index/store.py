@@ -174,6 +174,7 @@ class Store:
         self.short_unresolved = 0  # … of which too many chunks passed to search them exactly
         self.pool_searches = 0  # languages searched on their own (see language_pools)
         self._lang_ids: dict[tuple[str, int], tuple | None] = {}  # (language, chunks in the index) → (ids, vectors)
+        self._passing: dict[tuple[str, int], list[str]] = {}  # (a where, chunks in the index) → the ids it lets through
         # chunk id → its vector (float16), for exact searches among a filter's chunks: a chunk id
         # names one version of one document (doc:sha:position), so a kept vector never goes stale
         self._vectors: dict[str, np.ndarray] = {}
@@ -334,6 +335,7 @@ class Store:
         self._manifest = None
         self._committed = {}
         self._lang_ids = {}
+        self._passing = {}
         KeywordIndex(self.settings.index_dir / f"{self.settings.collection}.keywords.sqlite").clear()
         self._open(create=True)
 
@@ -394,8 +396,21 @@ class Store:
         ``QA_EXACT_SEARCH_MAX``; beyond that, by Chroma with the ``where``). Under a user's
         filter each language is searched with it. Own searches are counted in ``pool_searches``."""
         if filters:
+            # a user's filter: each language's chunks that pass are searched exactly (their ids
+            # kept per filter, their vectors in the filters' cache), a filter that lets more
+            # through than QA_EXACT_SEARCH_MAX by Chroma with the where
             self.pool_searches += len(languages)
-            return {lang: self.query(vector, k, where={"language": lang}, filters=filters) for lang in languages}
+            limit = self.settings.exact_search_max
+            qv = np.asarray(vector, dtype=np.float32)
+            out: dict[str, list[Hit]] = {}
+            for lang in languages:
+                full = filters.index_where({"language": lang})
+                passing = self._passing_ids(full) if limit else []
+                if limit and len(passing) <= limit:
+                    out[lang] = self.exact_search(qv, passing, k, None if filters.exact_years else filters)
+                else:
+                    out[lang] = self.query(vector, k, where={"language": lang}, filters=filters)
+            return out
         wide = POOL_WIDTH * k + 16
         qv = np.asarray(vector, dtype=np.float32)
         res = self.chunks.query(query_embeddings=[qv.tolist()], n_results=wide, include=["distances"])
@@ -498,8 +513,17 @@ class Store:
 
     def _passing_ids(self, where: dict | None) -> list[str]:
         """The ids of the chunks ``where`` lets through, at most one more than ``QA_EXACT_SEARCH_MAX``
-        (ids only: 30 ms for 9k chunks at 100k, against 250 ms with their vectors)."""
-        return self.chunks.get(where=where, include=[], limit=self.settings.exact_search_max + 1)["ids"]
+        (ids only: 30 ms for 9k chunks at 100k, against 250 ms with their vectors). Kept while
+        the number of chunks stays the same (this store's writes clear them): a user's filter
+        is asked again at every question."""
+        key = (json.dumps(where, sort_keys=True, default=str), self.count_chunks())
+        got = self._passing.get(key)
+        if got is None:
+            got = self.chunks.get(where=where, include=[], limit=self.settings.exact_search_max + 1)["ids"]
+            if len(self._passing) >= 16:
+                self._passing = {}
+            self._passing[key] = got
+        return list(got)
 
     def chunk_vectors(self, ids: list[str], keep: bool = True) -> tuple[list[str], np.ndarray]:
         """The vectors of these chunks (those still there), from memory when read before: a
@@ -606,6 +630,7 @@ class Store:
     # ------------------------------------------------------------------ writing
     def write_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
         self._lang_ids = {}  # the languages' chunk ids change
+        self._passing = {}
         if len(chunks) != len(vectors):
             raise StoreError("chunks and vectors differ in length")
         if vectors.size and self.chunks.metadata and self.chunks.metadata.get("embedder_dim") and vectors.shape[1] != int(self.chunks.metadata["embedder_dim"]):
@@ -702,6 +727,7 @@ class Store:
 
     def remove_document(self, doc_id: str) -> bool:
         self._lang_ids = {}  # the languages' chunk ids change
+        self._passing = {}
         known = doc_id in self.manifest(refresh=True)
         self._journal("begin", doc_id)
         self.docs.delete(ids=[doc_id])  # uncommit first: its chunks stop being served
