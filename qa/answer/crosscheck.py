@@ -97,16 +97,22 @@ def word_support(sentence: str, passage_text: str) -> float:
     words = content_words(_META.sub(" ", sentence or ""))
     if not words:
         return 1.0
-    have = set(content_words(passage_text))
-    stems = {w[:5] for w in have if len(w) >= 5}
+    have, stems = _passage_words(passage_text)
     return sum(1 for w in words if w in have or (len(w) >= 5 and w[:5] in stems)) / len(words)
 
 
-def same_language(sentence: str, passage: Passage) -> str | None:
-    """The language a sentence shares with its passage, else None (an English sentence keeping a
-    Vietnamese name is not Vietnamese). A sentence too short for :func:`qa.language.written_in`
-    is English without any Vietnamese letter, Vietnamese with them in most of its words."""
-    from qa.answer.retrieval import passage_language
+@lru_cache(maxsize=512)
+def _passage_words(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """A passage's words and the first five letters of its longer ones (read once per passage,
+    not once per sentence checked against it)."""
+    have = frozenset(content_words(text))
+    return have, frozenset(w[:5] for w in have if len(w) >= 5)
+
+
+def sentence_language(sentence: str) -> str | None:
+    """The language a model's sentence is written in, or None (an English sentence keeping a
+    Vietnamese name is neither). A sentence too short for :func:`qa.language.written_in` is
+    English without any Vietnamese letter, Vietnamese with them in most of its words."""
     from qa.language import written_in
 
     lang = written_in(sentence)
@@ -114,7 +120,7 @@ def same_language(sentence: str, passage: Passage) -> str | None:
         words = _CONTENT.findall(sentence)
         share = sum(1 for w in words if _VI_LETTER.search(w)) / len(words) if words else 0.0
         lang = "en" if words and share == 0 else "vi" if share >= 0.5 else None
-    return lang if lang == passage_language(passage) else None
+    return lang
 
 
 _POSSESSIVE = re.compile(r"['’]s\b")
@@ -275,6 +281,7 @@ class CrossChecker:
         sentences that cite its passage after the checks)."""
         from qa.answer.citations import MARKER
         from qa.answer.llm import cited_spans
+        from qa.answer.retrieval import passage_language
 
         spans = cited_spans(answer, len(passages))
         if not spans:
@@ -283,10 +290,11 @@ class CrossChecker:
         sims = self.meaning(texts, passages)
         ok = sims >= self.meaning_threshold
         words = np.ones_like(sims)  # the word share, where the sentence and passage share a language
+        written = [passage_language(p) for p in passages]
         for i, text in enumerate(texts):
+            lang = sentence_language(text)
             for k, p in enumerate(passages):
-                lang = same_language(text, p) if ok[i, k] else None
-                if lang is not None:
+                if lang is not None and ok[i, k] and written[k] == lang:
                     words[i, k] = word_support(text, f"{p.title}\n{p.text}")
                     ok[i, k] = words[i, k] >= word_share(lang)
         edits: list[tuple[int, int, str]] = []
