@@ -280,6 +280,12 @@ def test_an_answer_that_restates_the_question_falls_back(engine, fake_llm):
     assert ground_restated("Nam 2025 ha noi co tong cong bao nhieu ca sot xuat huyet [1].", q, ps)[0] == ""
     kept = "Năm 2025 Hà Nội ghi nhận 5.609 ca sốt xuất huyết [1]."
     assert ground_restated(kept, q, ps) == (kept, [])
+    # the passages' titles listed with their markers answer nothing, unless a title is asked for
+    ps.append(Passage("c2", "d2", "Typhoon Noru keeps central localities awake", "", "…", 0.8, {"language": "en"}))
+    listed = "Sốt xuất huyết [1] Typhoon Noru keeps central localities awake [2]"
+    out, report = ground_restated(listed, q, ps)
+    assert out == "" and report[0]["what"] == "titles"
+    assert ground_restated(listed, "Which articles report on dengue fever?", ps)[0] == listed
 
 
 def test_figure_is_cited_to_the_passage_that_holds_it(engine, fake_llm):

@@ -187,8 +187,8 @@ _DROPPED_ALL = {
                 "The language model cited figures its passages do not contain; showing the extractive answer."),
     "meaning": ("the model's cited sentences do not say what its passages say",
                 "The language model's cited sentences do not say what its passages say; showing the extractive answer."),
-    "restated": ("the model's cited sentences only restate the question",
-                 "The language model only restated the question; showing the extractive answer."),
+    "restated": ("the model's cited sentences only restate the question or list the passages' titles",
+                 "The language model only restated the question or listed titles; showing the extractive answer."),
 }
 
 
@@ -606,7 +606,7 @@ class Engine:
             if off_subject:
                 trace["off_subject"] = off_subject
                 ungrounded = ungrounded + off_subject
-            # a sentence that only restates the question answers nothing
+            # a sentence that only restates the question, or lists the passages' titles, answers nothing
             canonical, restated = ground_restated(canonical, asked, packed)
             if restated:
                 trace["restated_question"] = restated

@@ -598,19 +598,29 @@ def _said(text: str) -> set[str]:
 def ground_restated(answer: str, question: str, passages: list[Passage]) -> tuple[str, list[dict]]:
     """A cited sentence that says nothing the question does not ("Nam 2025 ha noi co tong cong
     bao nhieu ca sot xuat huyet [1]", "Đề thi Ngữ văn … sử dụng tác phẩm văn học [1]": a small
-    model echoing the question) answers nothing: it is dropped. Returns (answer, report)."""
+    model echoing the question), or that only lists the passages' titles ("Đà Nẵng tung loạt sản
+    phẩm du lịch mới [1] Typhoon Noru keeps … [2] …", when the question asks for no title),
+    answers nothing: it is dropped. Returns (answer, report)."""
     from qa.answer.citations import MARKER
 
     asked = _said(question)
-    if not asked:
-        return answer, []
+    # a list of the passages' titles ("Title A [1] Title B [2] …") says nothing either, unless
+    # the question asks for a title
+    titles = set() if _TITLE_Q.search(question) else {" ".join(sorted(_said(p.title))) for p in passages if p.title}
     edits: list[tuple[int, int]] = []
     report: list[dict] = []
     for s in cited_spans(answer, len(passages)):
-        if not (_said(MARKER.sub(" ", s["body"])) - asked):
+        parts = [_said(x) for x in MARKER.split(s["body"])[::2] if x.strip()]
+        echoed = bool(asked) and not (set().union(*parts) - asked) if parts else False
+        listed = bool(titles) and all(" ".join(sorted(x)) in titles for x in parts if x) and any(parts)
+        if echoed or listed:
             edits.append((s["body_start"], s["drop_end"]))
-            report.append({"sentence": s["text"], "cited": sorted(set(s["cites"])), "action": "dropped"})
+            report.append({"sentence": s["text"], "cited": sorted(set(s["cites"])), "action": "dropped",
+                           "what": "the question" if echoed else "titles"})
     return _without(answer, edits), report
+
+
+_TITLE_Q = re.compile(r"(?i)\b(titles?|headlines?|tiêu đề|tựa đề|tên bài|which articles?|bài (báo|viết) nào)\b")
 
 
 def cited_spans(answer: str, n_passages: int) -> list[dict]:
