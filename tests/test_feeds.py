@@ -213,16 +213,24 @@ def test_sync_every_runs_until_ctrl_c(site, tmp_path):
     with FeedRegistry(index / "feeds.sqlite") as reg:
         reg.add(site.url + "/rss.xml")
     env = {**os.environ, "QA_INDEX_DIR": str(index), "QA_FETCH_DELAY": "0", "QA_FETCH_RETRIES": "0",
-           "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+           "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"}
+    # started with SIGINT ignored, as a shell starts a background job (CI run with `&`): the
+    # schedule must still stop on it
     proc = subprocess.Popen([sys.executable, "-m", "qa", "sync", "--every", "1s"], cwd=PROJECT_ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and len([r for r in site.requests("/rss.xml")]) < 2:
             time.sleep(0.2)  # the second fetch of the feed: the schedule is running
         assert len(site.requests("/rss.xml")) >= 2
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=90)  # a Ctrl-C waits for the C call in progress (an embedding batch): slow on a loaded machine
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler: every thread's stack, to see what holds the exit
+            stdout, stderr = proc.communicate(timeout=30)
+            pytest.fail(f"`qa sync --every` did not stop on Ctrl-C:\n{stderr[-6000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()

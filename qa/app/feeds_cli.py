@@ -156,6 +156,7 @@ def sync(
             if report.feeds and all(f.status == "failed" for f in report.feeds):
                 raise typer.Exit(1)
             return
+        _stop_on_signals()
         console.print(f"syncing every {escape(every)}; Ctrl-C stops")
         while True:
             started = time.monotonic()
@@ -171,6 +172,18 @@ def sync(
     except KeyboardInterrupt:
         console.print("stopped")
         raise typer.Exit(0)
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and a service manager's stop (SIGTERM) end the schedule cleanly, also when
+    the process was started with SIGINT ignored (a job sent to the background by a shell)."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _sync_once(settings, json_out: bool, scheduled: bool = False):
