@@ -394,11 +394,11 @@ class Store:
         ``k`` (a small minority of the archive, ranked below the others by a same-language
         bias) is searched exactly among its chunks (their ids and vectors kept in memory, up to
         ``QA_EXACT_SEARCH_MAX``; beyond that, by Chroma with the ``where``). Under a user's
-        filter each language is searched with it. Own searches are counted in ``pool_searches``."""
+        filter each language's chunks that pass are searched exactly (their ids kept per filter,
+        their vectors in the filters' cache); a filter that lets more through than
+        ``QA_EXACT_SEARCH_MAX``, by Chroma with the ``where``. Own searches are counted in
+        ``pool_searches``."""
         if filters:
-            # a user's filter: each language's chunks that pass are searched exactly (their ids
-            # kept per filter, their vectors in the filters' cache), a filter that lets more
-            # through than QA_EXACT_SEARCH_MAX by Chroma with the where
             self.pool_searches += len(languages)
             limit = self.settings.exact_search_max
             qv = np.asarray(vector, dtype=np.float32)
