@@ -107,7 +107,7 @@ _RULES: list[tuple[re.Pattern, str, int | None]] = [
     (re.compile(rf"(?:cách\s+đây\s+)?\b{_N}\s+năm\s+(?:trước|về\s+trước)\b", re.I), "year", None),
     (re.compile(r"\b(?:last|previous|past)\s+year(?:'s)?\b", re.I), "year", 1),
     # not "những năm qua" / "5 năm qua" (over the past years): a span, not last year
-    (re.compile(r"(?<!những )(?<!nhiều )(?<!mấy )(?<!các )(?<!\d )\bnăm\s+(?:ngoái|trước|rồi|qua)\b", re.I), "year", 1),
+    (re.compile(r"(?<!những )(?<!nhiều )(?<!mấy )(?<!các )(?<!\d )\bnăm\s+(?:ngoái|trước(?!\s+(?:đó|nữa))|rồi|qua)\b", re.I), "year", 1),
     (re.compile(r"\bthis\s+year(?:'s)?\b|\bcurrent\s+year\b", re.I), "year", 0),
     (re.compile(r"\bnăm\s+nay\b", re.I), "year", 0),
     # quarters

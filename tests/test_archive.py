@@ -267,3 +267,22 @@ def test_a_period_the_question_names_keeps_undated_articles(engine):
     assert r["citations"] and r["citations"][0]["doc_id"] in STORY_2024, r["trace"]
     r = engine.ask("Where are rice exporters looking for new markets this week?", as_of=dt.date(2024, 10, 5))
     assert r["citations"] and r["citations"][0]["doc_id"] == "rice-exports"
+
+
+def test_a_follow_up_on_another_year_is_answered_from_that_year(engine):
+    """"And the year before?" names nothing it asks about: the previous question is asked again
+    for the year before the one the conversation named (not the year before today)."""
+    first = "What was the theme of the 2024 Hanoi Book Fair?"
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": engine.ask(first)["answer"]}]
+    for follow_up, doc, theme in (("And the year before?", "book-fair-2023", "Books connect generations"),
+                                  ("What about 2022?", "book-fair-2022", "Reading for the future")):
+        r = engine.ask(follow_up, history, as_of=dt.date(2026, 12, 7))
+        assert not r["refused"], r["trace"]
+        assert r["trace"]["query"] == first.replace("2024", doc[-4:])
+        assert {c["doc_id"] for c in r["citations"]} == {doc}, r["trace"]
+        assert theme in " ".join(c["text"] for c in r["citations"])
+    # the same words with no conversation say nothing of what is asked: refused, and told why
+    alone = engine.ask("And the year before?")
+    assert alone["refused"] and not alone["citations"]
+    assert alone["trace"]["refusal_reason"] == "the question does not say what it asks about"
+    assert "does not say what it is about" in alone["answer"]

@@ -46,6 +46,7 @@ from qa.answer.llm import (
     quotes_for,
     uncited_sentences,
 )
+from qa.answer.followup import condense, keeps_referent, standalone as standalone_question
 from qa.answer.prompts import prompt_id
 from qa.answer.retrieval import NewsRetriever, Passage
 from qa.index.store import Store
@@ -53,48 +54,8 @@ from qa.text import fold
 
 log = logging.getLogger(__name__)
 
-_PRONOUN = re.compile(r"\b(he|she|him|his|her|they|them|their|it|this|that|ông ấy|bà ấy|anh ấy|chị ấy|họ|ông|bà|người này|điều đó|việc này)\b", re.IGNORECASE)
-_NAME_RUN = re.compile(r"(?:[A-ZÀ-ỸĐ][\wÀ-ỹ]*(?:\s+|$)){2,}")
-
-
-def history_entities(history: list[dict]) -> list[str]:
-    """Names (runs of ≥2 capitalised words) in the earlier turns, most recent first."""
-    out: list[str] = []
-    for turn in reversed(history or []):
-        text = str(turn.get("content", ""))
-        for m in _NAME_RUN.finditer(text):
-            name = m.group().strip()
-            words = name.split()
-            if words and words[0].lower() in {"what", "who", "which", "when", "where", "why", "how", "the", "ai"}:
-                name = " ".join(words[1:])
-            if len(name.split()) >= 2 and name not in out:
-                out.append(name)
-    return out
-
-
-def condense(question: str, history: list[dict]) -> str:
-    """Deterministic standalone query for a follow-up: carry the entities of earlier turns."""
-    if not history:
-        return question
-    ents = history_entities(history)
-    if not ents:
-        return question
-    if _PRONOUN.search(question) or len(question.split()) <= 6:
-        return f"{ents[0]}: {question}"
-    return question
-
-
 def _norm(text: str) -> str:
     return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
-
-
-def _keeps_referent(question: str, rewrite: str, history: list[dict]) -> bool:
-    """A follow-up with a pronoun needs one of the conversation's names in its rewrite."""
-    ents = history_entities(history)
-    if not ents or not _PRONOUN.search(question):
-        return True
-    folded = fold(rewrite)
-    return any(fold(e) in folded for e in ents)
 
 
 def _ms(t0: float) -> float:
@@ -127,9 +88,9 @@ class Turn:
     ============  ===========================================  ==========================================
     step          reads                                        fills
     ============  ===========================================  ==========================================
-    prepare       the request: question, history, language,    ``language``, ``query``, ``condense``,
-                  filters, as_of                               ``llm_down``, ``filters``, ``time``,
-                                                               ``recency``, ``resolved_question``
+    prepare       the request: question, history, language,    ``language``, ``query``, ``asked``,
+                  filters, as_of                               ``condense``, ``llm_down``, ``filters``,
+                                                               ``time``, ``recency``, ``resolved_question``
     retrieve      ``query``, ``language``, ``filters``,        ``passages``, ``retrieve_ms``
                   ``recency``
     generate      ``question``, ``language``, ``query``,       a question about the article itself:
@@ -163,7 +124,8 @@ class Turn:
     filters: Filters = field(default_factory=Filters)  #: what retrieval is restricted to (explicit, else from the question)
     time: dict = field(default_factory=dict)  #: the question's time words, resolved (trace)
     recency: bool = False  #: the question asks for the latest: newer articles first among the relevant
-    resolved_question: str = ""  #: the question with relative years/quarters/months made absolute
+    asked: str = ""  #: what the answer addresses: a follow-up made standalone (times and ellipsis filled in), without names
+    resolved_question: str = ""  #: the question (or ``asked``) with relative years/quarters/months made absolute
 
 
 class Result(TypedDict):
@@ -293,7 +255,7 @@ class Engine:
                 try:
                     standalone = self.generator.condense(q, history)
                     info.update(method="llm", prompt=prompt_id("condense"))
-                    if not _keeps_referent(q, standalone, history):
+                    if not keeps_referent(q, standalone, history):
                         info.update(method="rules", rejected_rewrite=standalone,
                                     fallback_reason="LLM rewrite dropped the names the follow-up refers to")
                         standalone = None
@@ -305,7 +267,8 @@ class Engine:
                     log.debug("condense failed", exc_info=True)
                     info["fallback_reason"] = f"LLM rewrite failed: {type(exc).__name__}"
                 info["ms"] = _ms(t)
-            turn.query = standalone or condense(q, history)
+            turn.query = standalone or condense(q, history, lang)
+            turn.asked = standalone or standalone_question(q, history, lang)
         else:
             turn.query = q
         turn.condense = info
@@ -324,7 +287,7 @@ class Engine:
             as_of = dt.date.fromisoformat(as_of)
         as_of = as_of or dt.date.today()
         res = resolve(turn.query, as_of, turn.language)
-        turn.resolved_question = resolve(turn.question, as_of, turn.language).query
+        turn.resolved_question = resolve(turn.asked or turn.question, as_of, turn.language).query
         info = {"as_of": as_of.isoformat(), **res.as_json()} if res.refs else {}
         if res.query != turn.query:
             turn.query = res.query
@@ -363,7 +326,8 @@ class Engine:
         passages = turn.passages
         args = (turn.resolved_question or turn.question, turn.language, passages)
         if not self.uses_llm:
-            # retrieval used the standalone query; the answer addresses the original wording
+            # retrieval used the standalone query; the answer addresses the question as the user
+            # meant it (a follow-up's times and ellipsis filled in from the conversation)
             turn.draft = self.generator.generate(*args)
             turn.answer_ms = (time.perf_counter() - t) * 1000
             return

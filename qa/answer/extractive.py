@@ -180,6 +180,12 @@ class ExtractiveGenerator:
         info: dict = {"best_sentence_score": round(best, 4), "threshold": round(threshold, 4)}
         if not scored:
             return False, info
+        from qa.answer.followup import says_what
+
+        if not says_what(question):
+            # "And the year before?" with no conversation: nothing to check a sentence against
+            info["no_subject"] = True
+            return False, info
         model = None
         if self.settings.answerability == "model":
             from qa.answer.answerability import load_model
@@ -223,10 +229,11 @@ class ExtractiveGenerator:
         if not ok:
             trace["refusal_reason"] = (f"none of the articles found mentions {', '.join(verdict['unnamed'])}"
                                        if verdict.get("unnamed") else
+                                       "the question does not say what it asks about" if verdict.get("no_subject") else
                                        "no passage answers the question" if scored else
                                        "no sentence states what the question asks for" if misfits else
                                        "the passages are about another time" if other_times else "nothing retrieved")
-            detail = refusal_detail(scored, other_times, misfits)
+            detail = "no_subject" if verdict.get("no_subject") else refusal_detail(scored, other_times, misfits)
             if detail:
                 trace["refusal_detail"] = detail
             return Draft(refusal_message(language, verdict.get("unnamed"), detail), True, {}, trace)

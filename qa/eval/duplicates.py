@@ -245,7 +245,7 @@ def measure(engine: Any, families: dict[str, list[str]], items: list[EvalItem], 
             on_item: Callable[[], None] | None = None) -> dict:
     """The grouping of a syndicated archive ingested into ``engine``'s index, and what the answers
     to the answerable ``items`` show of it (see the module docstring)."""
-    from qa.answer.chain import condense
+    from qa.answer.followup import condense
     from qa.ingest.duplicates import DuplicateIndex
     from qa.ingest.pipeline import duplicates_path
 
@@ -307,7 +307,7 @@ def measure(engine: Any, families: dict[str, list[str]], items: list[EvalItem], 
     for it in items:
         if it.unanswerable:
             continue
-        query = condense(it.question, it.history) if it.history else it.question
+        query = condense(it.question, it.history, it.lang or "en") if it.history else it.question
         top = [p.doc_id for p in engine.retriever.search(query, k=k)]
         res = engine.ask(it.question, history=it.history)
         cites = res.get("citations") or []
