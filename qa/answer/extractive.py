@@ -210,7 +210,7 @@ class ExtractiveGenerator:
         return prob >= model.threshold_for(language) and not missing, info
 
     def generate(self, question: str, language: str, passages: list[Passage]) -> Draft:
-        from qa.answer.answerability import figure_sentences, fit_sentences
+        from qa.answer.answerability import fit_sentences, quote_order
 
         scored, vectors = self.scored_with_vectors(question, language, passages)
         scored, other_times, misfits = fit_sentences(question, passages, scored)
@@ -239,9 +239,10 @@ class ExtractiveGenerator:
             return Draft(refusal_message(language, verdict.get("unnamed"), detail), True, {}, trace)
         priors = article_priors(passages)
         scored = answer_order(passages, scored, priors)
-        figures = figure_sentences(question, scored)
-        if figures:
-            scored = figures  # "how many": the answer quotes the sentences close to the best that state a figure
+        # a sentence that states what is asked (a year, a figure, a name) before one that only
+        # restates the question: "được xây từ năm nào?" quotes "được xây dựng năm 1995", not
+        # the sentence on the collapse that the question also describes
+        scored = quote_order(question, language, scored)
         best = scored[0][0]
         article = passages[scored[0][3] - 1].doc_id
         # the quoted article's rank prior, the same for each of its sentences: thresholds read raw scores
