@@ -398,3 +398,30 @@ def test_a_refusal_says_what_the_articles_found_do_not_state(lookalikes):
     r = engine.ask("By how much did Vietnam's GDP grow in the first nine months of 2031?")
     assert r["refused"] and r["trace"]["refusal_detail"] == "other_time", r["trace"].get("refusal_reason")
     assert "another year, quarter or period" in r["answer"]
+
+
+def test_a_vietnamese_full_name_no_article_names_is_someone_else():
+    """A surname and two or three more syllables ("Lê Công Thành", "Le Cong Thanh"): common words
+    each, but written whole by both languages' editions. Articles that name only another person
+    of the same surname or given name do not answer a question about this one."""
+    from qa.answer.answerability import full_names, unnamed
+
+    assert full_names("What did Le Cong Thanh say about Typhoon Yagi?") == ["Le Cong Thanh"]
+    assert full_names("Thứ trưởng Lê Công Thành đề xuất gì về ngoại giao khí hậu?") == ["Lê Công Thành"]
+    # places named after people, schools, and two-syllable names are not checked
+    for q in ("How many cases did Ho Chi Minh City record?", "TP Hồ Chí Minh có bao nhiêu ca?",
+              "thanh pho Ho Chi Minh co bao nhieu ca?", "Trường Lê Hồng Phong ở đâu?", "Văn Hậu ghi mấy bàn?",
+              "Le Monde Diplomatique wrote what?"):
+        assert full_names(q) == [], q
+
+    class P:
+        def __init__(self, doc_id, text, title=""):
+            self.doc_id, self.text, self.context_title, self.meta = doc_id, text, title, {}
+
+    scored = [(0.9, 0.9, 0.0, 1, "s")]
+    other = [P("a", "Deputy Prime Minister Le Van Thanh asked localities hit by Typhoon Yagi to review damages.")]
+    assert unnamed("What did Le Cong Thanh say about Typhoon Yagi?", other, scored) == ["Le Cong Thanh"]
+    # named whole, in either spelling, is enough
+    for text in ("Thứ trưởng Lê Công Thành nói về bão Yagi…", "Deputy Minister Le Cong Thanh said Yagi…",
+                 "LÊ CÔNG THÀNH phát biểu về bão Yagi"):
+        assert unnamed("What did Le Cong Thanh say about Typhoon Yagi?", [P("a", text)], scored) == [], text

@@ -361,6 +361,49 @@ def rare_names(question: str) -> list[str]:
     return out
 
 
+# A Vietnamese full name: a common surname and two or three more capitalised syllables ("Lê Công
+# Thành", "Nguyen Chi Dung"). Its syllables are common words, so :func:`rare_names` misses it, but
+# English editions keep it whole (without diacritics): an article about the person names them
+# in full, and a question about a person no article found names is about someone else. Surnames
+# that are also common words or places ("Hà", "Mai", "Cao", "Văn") are left out; a run that goes
+# on with another capitalised word ("Ho Chi Minh City") or follows a place word ("TP Hồ Chí
+# Minh", "đường Lê Văn Lương") is a place, not a person.
+_SURNAMES = frozenset(
+    "nguyễn nguyen trần tran lê le phạm pham hoàng hoang huỳnh huynh phan vũ vu võ vo đặng dang bùi bui đỗ do hồ ho "
+    "ngô ngo dương duong lý ly đinh dinh trịnh trinh đoàn doan lương luong trương truong vương vuong lưu luu triệu "
+    "trieu hứa hua nông nong".split())  # written as they are: "Trường" (a school) is not "Trương"
+_PLACE_BEFORE = frozenset(
+    "tp tp. tphcm phố pho đường trường học viện quận huyện tỉnh xã phường cầu bay giải khu chùa đền làng thpt thcs "
+    "city street road school university hospital district province ward bridge airport cup park".split())
+_PLACE_AFTER = frozenset(
+    "city province street road district hospital university school airport bridge park pagoda temple square "
+    "stadium museum port station ward commune town village boulevard avenue expressway highway company group "
+    "corporation foundation award prize cup high".split())
+_CAP_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def full_names(question: str) -> list[str]:
+    """The Vietnamese full names the question writes (see ``_SURNAMES``), as written."""
+    words = [(m.group(), m.start(), m.end()) for m in _CAP_WORD.finditer(question)]
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i][0]
+        if not (w[:1].isupper() and w.lower() in _SURNAMES):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(words) and words[j][0][:1].isupper() and question[words[j - 1][2]:words[j][1]].strip() == "":
+            j += 1
+        run = [x[0] for x in words[i:j]]
+        before = words[i - 1][0].lower() if i > 0 else ""
+        if (3 <= len(run) <= 4 and before not in _PLACE_BEFORE and run[-1].lower() not in _PLACE_AFTER
+                and all(len(x) <= 7 for x in run)):
+            out.append(" ".join(run))
+        i = j
+    return out
+
+
 def _mentions(name: str, words: set[str], solid: str) -> bool:
     """Is ``name`` (folded) in a text (its folded words, and the text without spaces)? Allowing
     an inflection or a one-letter slip: "Huguenots" = "Huguenot", "Ctenophores" = "Ctenophora",
@@ -388,13 +431,16 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 def unnamed(question: str, passages: list, scored: list) -> list[str]:
-    """The question's rare names (:func:`rare_names`) that none of the articles of ``scored``
-    mentions all of (in its title, outlet or any of its retrieved passages); empty when one
-    does, or when the question names none. Non-empty: the articles are about something else."""
+    """The question's rare names (:func:`rare_names`) and Vietnamese full names
+    (:func:`full_names`) that none of the articles of ``scored`` mentions all of (in its title,
+    outlet or any of its retrieved passages); empty when one does, or when the question names
+    none. Non-empty: the articles are about something else."""
     written = rare_names(question)
-    if not written or not scored:
+    people = [n for n in full_names(question) if not any(w in n for w in written)]
+    if not (written or people) or not scored:
         return []
     names = [fold(w).lower() for w in written]
+    people_folded = [" ".join(fold(n).lower().split()) for n in people]
     texts: dict[str, list[str]] = {}
     for p in passages:
         texts.setdefault(p.doc_id, [p.context_title, str(p.meta.get("outlet") or "")]).append(p.text)
@@ -403,7 +449,9 @@ def unnamed(question: str, passages: list, scored: list) -> list[str]:
         text = fold("\n".join(texts[doc_id])).lower()
         words = set(re.findall(r"\w+", text))
         solid = re.sub(r"[\W_]+", "", text)
+        spaced = " " + " ".join(re.findall(r"\w+", text)) + " "
         lacking = [w for w, n in zip(written, names) if not _mentions(n, words, solid)]
+        lacking += [w for w, n in zip(people, people_folded) if f" {n} " not in spaced and n.replace(" ", "") not in solid]
         if not lacking:
             return []
         if missing is None:
