@@ -253,3 +253,19 @@ def test_a_quarter_without_its_year_is_the_one_nearest_the_publication_date():
     assert time_mismatch(q, passage("2024-09-20")) == ["2023"]
     assert time_mismatch(q, passage("2024-01-05")) == []  # 2023's fourth quarter
     assert time_mismatch("What was Vietnam's GDP growth in the fourth quarter of 2024?", passage("2024-09-20")) == []
+
+
+def test_a_date_asked_names_its_month_and_year_for_the_time_check():
+    """"12/3/2022" is March 2022: a report that states only December 2021 contradicts it (it was
+    quoted for "tính đến chiều 12/3/2022 đã tiêm bao nhiêu liều"), one on March 2022 does not."""
+    from qa.answer.answerability import time_mismatch
+    from qa.answer.retrieval import Passage
+
+    def passage(text: str, date: str | None = None) -> Passage:
+        return Passage("c1", "d1", "Tiêm chủng", "", text, 0.9, {"language": "vi", "date": date})
+
+    q = "Tính đến chiều 12/3/2022 Việt Nam đã tiêm bao nhiêu liều vaccine COVID-19?"
+    december = passage("Từ đầu tháng 9/2021 đến tháng 12/2021, tốc độ tiêm chủng tăng đáng kể.", "2021-12-15")
+    assert time_mismatch(q, december) == ["2022", "3/2022"]
+    assert time_mismatch(q, passage("Tháng 3/2022, cả nước đã tiêm gần 200 triệu liều.", "2022-03-12")) == []
+    assert time_mismatch(q, passage("Cả nước đã tiêm gần 200 triệu liều.", "2022-03-12")) == []  # silent

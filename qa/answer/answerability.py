@@ -199,6 +199,11 @@ def time_mismatch(question: str, passage) -> list[str]:
     states others of that kind, and neither it, its title nor its publication date states the
     asked one. Empty when the passage agrees or is silent."""
     asked = question_constraints(question)
+    # a date asked names its month and year too: a passage that states only other months or
+    # years contradicts it ("12/3/2022" and a report "from September to December 2021")
+    for d in asked.dates:
+        asked.months.add(d.split("/", 1)[1])
+    asked.years |= {m.split("/")[-1] for m in asked.months}
     ctx = passage.stated(published=False)
     pub = _published(passage)
     # a quarter or period named without a year is the one nearest the publication date ("the
