@@ -269,3 +269,6 @@ def test_a_date_asked_names_its_month_and_year_for_the_time_check():
     assert time_mismatch(q, december) == ["2022", "3/2022"]
     assert time_mismatch(q, passage("Tháng 3/2022, cả nước đã tiêm gần 200 triệu liều.", "2022-03-12")) == []
     assert time_mismatch(q, passage("Cả nước đã tiêm gần 200 triệu liều.", "2022-03-12")) == []  # silent
+    # undated, and it states the day asked: another year named in passing does not contradict
+    assert time_mismatch(q, passage("Đến chiều 12/3, cả nước đã tiêm gần 200 triệu liều, gấp đôi năm 2021.")) == []
+    assert time_mismatch(q, passage("Năm 2021, cả nước đã tiêm 150 triệu liều.")) == ["2022"]

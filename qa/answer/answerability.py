@@ -199,12 +199,14 @@ def time_mismatch(question: str, passage) -> list[str]:
     states others of that kind, and neither it, its title nor its publication date states the
     asked one. Empty when the passage agrees or is silent."""
     asked = question_constraints(question)
-    # a date asked names its month and year too: a passage that states only other months or
-    # years contradicts it ("12/3/2022" and a report "from September to December 2021")
-    for d in asked.dates:
-        asked.months.add(d.split("/", 1)[1])
-    asked.years |= {m.split("/")[-1] for m in asked.months}
     ctx = passage.stated(published=False)
+    # a date asked names its month and year too: a passage that states only other months or
+    # years contradicts it ("12/3/2022" and a report "from September to December 2021"), unless
+    # it is undated and states the day asked ("Sept. 7" in an article that names 2023 in passing)
+    same_day_undated = not passage.meta.get("date") and any(d.rsplit("/", 1)[0] in ctx.days for d in asked.dates)
+    if not same_day_undated:
+        asked.months |= {d.split("/", 1)[1] for d in asked.dates}
+    asked.years |= {m.split("/")[-1] for m in asked.months}
     pub = _published(passage)
     # a quarter or period named without a year is the one nearest the publication date ("the
     # fourth quarter" in a September 2024 article is not 2023's)
