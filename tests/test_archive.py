@@ -278,7 +278,7 @@ def test_a_follow_up_on_another_year_is_answered_from_that_year(engine):
                                   ("What about 2022?", "book-fair-2022", "Reading for the future")):
         r = engine.ask(follow_up, history, as_of=dt.date(2026, 12, 7))
         assert not r["refused"], r["trace"]
-        assert r["trace"]["query"] == first.replace("2024", doc[-4:])
+        assert r["trace"]["query"] == r["trace"]["condense"]["asked"] == first.replace("2024", doc[-4:])
         assert {c["doc_id"] for c in r["citations"]} == {doc}, r["trace"]
         assert theme in " ".join(c["text"] for c in r["citations"])
     # the same words with no conversation say nothing of what is asked: refused, and told why

@@ -50,7 +50,6 @@ from qa.answer.followup import condense, keeps_referent, standalone as standalon
 from qa.answer.prompts import prompt_id
 from qa.answer.retrieval import NewsRetriever, Passage
 from qa.index.store import Store
-from qa.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +268,8 @@ class Engine:
                 info["ms"] = _ms(t)
             turn.query = standalone or condense(q, history, lang)
             turn.asked = standalone or standalone_question(q, history, lang)
+            if turn.asked != q:
+                info["asked"] = turn.asked  # what the answer addresses (no names added)
         else:
             turn.query = q
         turn.condense = info
