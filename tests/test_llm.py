@@ -327,7 +327,7 @@ def test_unusable_reply_falls_back_to_the_extractive_answer(engine, fake_llm, re
     tr = r["trace"]
     assert reason in tr["fallback_reason"] and tr["notice"]
     assert tr["answered_by"] == "extractive" and tr["generator"] == "openai:fake"
-    assert tr["prompt"] == "answer@2" and tr["fallback_prompt"] == "extractive@2"
+    assert tr["prompt"] == "answer@3" and tr["fallback_prompt"] == "extractive@2"
     assert not r["refused"] and r["answer"].startswith("According to the articles")
     assert _cites(r, EVIDENCE)
     _check_markers(r)
