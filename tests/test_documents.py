@@ -113,6 +113,28 @@ def test_body_text_mentioning_anh_with_a_number_is_kept(tmp_path):
     assert "xem ảnh 3D trên màn hình chính." in doc.body
 
 
+def test_credits_without_brackets_or_after_the_caption_make_a_caption(tmp_path):
+    # credits as outlets write them: after the caption's last sentence, after a dash, "Photo by",
+    # a bracketed credit followed by a full stop; body sentences about pictures or "ảnh hưởng" stay
+    p = tmp_path / "bao.txt"
+    p.write_text(
+        "Bão số 3 đổ bộ\n\n"
+        "Bão số 3 đổ bộ vào Quảng Ninh chiều 7/9 với sức gió cấp 14.\n\n"
+        "Ảnh vệ tinh cơn bão lúc 22h ngày 7/9. Ảnh: NCHMF\n\n"
+        "Dự báo hướng di chuyển của bão số 3 - Ảnh: TTDBKTTVQG\n\n"
+        "Ngôi nhà của gia đình bà Xê bị đổ sập do bão. (Ảnh: Ngô Linh).\n\n"
+        "Nguyen Van Cong (R) faces Lobreguito Alvin, December 10, 2019. Photo by VnExpress/Quang Huy.\n\n"
+        "Ảnh hưởng của bão khiến 3 người bị thương. Ông cho biết ảnh chụp vệ tinh rất rõ.\n\n"
+        "The minister said the photo by Reuters was taken on Sunday.\n",
+        encoding="utf-8",
+    )
+    doc = load_document(p)
+    assert [c.split()[0] for c in doc.captions] == ["Ảnh", "Dự", "Ngôi", "Nguyen"]
+    assert "Ảnh hưởng của bão khiến 3 người bị thương." in doc.body
+    assert "the photo by Reuters was taken on Sunday." in doc.body
+    assert "NCHMF" not in doc.body and "Photo by" not in doc.body
+
+
 def test_caption_text_is_not_lost(modern):
     # every caption from the raw file survives exactly once, in the caption region
     raw = MODERN_PATH.read_text(encoding="utf-8")

@@ -78,7 +78,14 @@ _TEASER_MARKERS = re.compile(
 _BYLINE = re.compile(r"^(?P<name>[^|\n]{2,80}?)\s*\|\s*$")
 _BRACKET_LINK = re.compile(r"^\s*\[[^\[\]\n]{3,300}\]\s*$")
 _SOURCE_CREDIT = re.compile(r"^\([^()\n]{2,40}\)$")  # "(TTXVN/Vietnam+)"
-_CREDIT = re.compile(r"\(\s*(?:Ảnh|Nguồn ảnh|Photo)\s*:?[^()]{0,120}\)\s*$", re.IGNORECASE)
+# a photo credit ending a line makes the line a caption: "(Ảnh: Ngô Linh).", "(Photo: VNA)", and
+# without brackets after the caption's last sentence or a dash: "…lúc 22h ngày 7/9. Ảnh: NCHMF",
+# "… của bão số 3 - Ảnh: TTDBKTTVQG", "…December 10, 2019. Photo by VnExpress/Quang Huy."
+_CREDIT = re.compile(
+    r"\(\s*(?:Ảnh|Nguồn ảnh|Photo)\s*:?[^()]{0,120}\)[.\s]*$|"
+    r"(?:[.!?…”\"]\s+|\s[-–—]\s+)(?:Ảnh|Hình|Nguồn ảnh|Photo|Photos|Image)\s*(?::|\bby\b|\bcourtesy\b|\bcredit\b:?)"
+    r"\s*[^.!?:\n]{2,60}\.?\s*$",
+    re.IGNORECASE)
 # "…kỷ nguyên số ảnh 1Quang cảnh phiên họp… (Ảnh: Phương Hoa/TTXVN)": an image number glued
 # to the caption's first word.
 _GLUED_CAPTION = re.compile(r"\s*\b[ảẢ]nh\s?\d{1,2}(?=[\"“(]?[A-ZÀ-ỸĐ][a-zà-ỹđ])")
