@@ -23,6 +23,15 @@ def test_shift_years_and_the_xquad_split():
     indexed = {p.doc_id for p in paragraphs}
     assert {a for _, a in questions} == {True, False}
     assert all(a == (q.doc_id in indexed) for q, a in questions)
+    # the mixed archive: the second article's English paragraphs, its questions in both languages
+    paragraphs, questions = rf.xquad_refusal_mixed(TINY_XQUAD)
+    english = {p.doc_id.rsplit("-", 1)[0] for p in paragraphs if p.language == "en"}
+    assert english and {p.language for p in paragraphs} == {"vi", "en"}
+    assert all(int(p.doc_id.rsplit("-", 1)[1]) % 2 == 0 for p in paragraphs)
+    assert questions and all(q.doc_id.rsplit("-", 1)[0] in english for q, _ in questions)
+    assert {q.language for q, _ in questions} == {"vi", "en"} and {a for _, a in questions} == {True, False}
+    indexed = {p.doc_id for p in paragraphs}
+    assert all(a == (q.doc_id in indexed) for q, a in questions)
 
 
 def test_training_separates_what_the_features_separate():
@@ -41,7 +50,7 @@ def test_training_separates_what_the_features_separate():
 def test_cli_refusal_reports_and_trains(tmp_path):
     out, model = tmp_path / "refusal.json", tmp_path / "model.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "qa", "eval", "refusal", "--xquad", str(TINY_XQUAD),
+        [sys.executable, "-m", "qa", "eval", "refusal", "--xquad", str(TINY_XQUAD), "--mixed",
          "--set", str(PROJECT_ROOT / "eval" / "sets" / "seed_questions.dev.jsonl"), "--corpus", str(PROJECT_ROOT / "data" / "articles"),
          "--folds", "2", "--json", str(out), "--train", str(model)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
@@ -51,6 +60,7 @@ def test_cli_refusal_reports_and_trains(tmp_path):
     for part in ("cross_validated", "in_sample", "baseline", "shipped"):
         assert rep[part]["all"]["n"] > 0, part
     assert {"xquad vi", "xquad en", "set"} <= set(rep["cross_validated"])
+    assert {"xquad-en vi", "xquad-en en"} <= set(rep["shipped"])  # --mixed: the mixed archive's slices
     from qa.answer.answerability import FEATURES, load_model
 
     m = load_model(model)

@@ -425,6 +425,7 @@ def refusal(
     corpora: list[Path] = typer.Option([], "--corpus", help="Articles of each --set, in the same order (one --corpus for all sets is allowed)"),
     folds: int = typer.Option(4, "--folds", min=2, help="Folds by article"),
     limit: int = typer.Option(0, "--limit", min=0, help="At most this many XQuAD articles (0: all): a quick run"),
+    mixed: bool = typer.Option(False, "--mixed", help="With --xquad: also the same set over a mixed archive (every other article in English), asking the English articles' questions (slice xquad-en)"),
     train_out: Optional[Path] = typer.Option(None, "--train", help="Write the answerability model trained on every sample here (the shipped one: qa/answer/answerability.json)"),
     index_dir: Optional[Path] = typer.Option(None, "--index-dir", help="Keep the indexes under this folder (reused when present); default: temporary"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here"),
@@ -482,6 +483,19 @@ def refusal(
             engine = engine_for(name, work / "corpus" / name, id_fn=lambda f, ids=ids: ids[f.resolve()])
             gather(name, engine, [(q.qid + q.language, q.text, q.language, q.doc_id.rsplit("-", 1)[0], a, [])
                                   for q, a in questions], "xquad")
+            if mixed:
+                try:
+                    paragraphs, questions = rf.xquad_refusal_mixed(xquad_dir)
+                except (FileNotFoundError, ValueError) as exc:
+                    _fail(str(exc))
+                if limit:
+                    paragraphs = [p for p in paragraphs if p.doc_id.rsplit("-", 1)[0] in keep]
+                    questions = [(q, a) for q, a in questions if q.doc_id.rsplit("-", 1)[0] in keep]
+                name = f"xquad-mixed{'-' + str(limit) if limit else ''}"
+                ids = xquad.write_corpus(paragraphs, work / "corpus" / name)
+                engine = engine_for(name, work / "corpus" / name, id_fn=lambda f, ids=ids: ids[f.resolve()])
+                gather(name, engine, [(q.qid + q.language, q.text, q.language, q.doc_id.rsplit("-", 1)[0], a, [])
+                                      for q, a in questions], "xquad-en")
         for n, set_path in enumerate(sets):
             corpus = corpora[n] if len(corpora) > 1 else corpora[0]
             loaded, problems = eval_items.load_sets([set_path])

@@ -66,6 +66,19 @@ def xquad_refusal(dir_) -> tuple[list, list]:
     return [p for p in paragraphs if p.doc_id in keep], [(q, q.doc_id in keep) for q in questions]
 
 
+def xquad_refusal_mixed(dir_) -> tuple[list, list]:
+    """The same set over a mixed archive (:func:`qa.eval.xquad.load_mixed`: every other article
+    in English): even paragraphs indexed; the questions of the English articles, in Vietnamese
+    and English (Vietnamese questions over English text, which the Vietnamese-only set lacks)."""
+    from qa.eval import xquad
+
+    paragraphs, questions = xquad.load_mixed(dir_)
+    keep = {p.doc_id for p in paragraphs if int(p.doc_id.rsplit("-", 1)[1]) % 2 == 0}
+    english = {p.doc_id.rsplit("-", 1)[0] for p in paragraphs if p.language == "en"}
+    return ([p for p in paragraphs if p.doc_id in keep],
+            [(q, q.doc_id in keep) for q in questions if q.doc_id.rsplit("-", 1)[0] in english])
+
+
 def collect(engine, questions: Iterable[tuple[str, str, str, str, bool, list[str]]], source: str, *,
             on_question: Callable[[], None] | None = None) -> list[Sample]:
     """questions: (qid, text, language, article, answerable, tags). Asks the engine's retriever
