@@ -468,34 +468,26 @@ def refusal(
             samples.extend(got)
             console.print(f"{name}: {len(got)} questions ({sum(not s.answerable for s in got)} to refuse)")
 
-        if xquad_dir:
+        def xquad_set(kind: str, loader, source: str) -> None:
             try:
-                paragraphs, questions = rf.xquad_refusal(xquad_dir)
+                paragraphs, questions = loader(xquad_dir)
             except (FileNotFoundError, ValueError) as exc:
                 _fail(str(exc))
             if limit:
                 keep = sorted({q.doc_id.rsplit("-", 1)[0] for q, _ in questions})[:limit]
                 questions = [(q, a) for q, a in questions if q.doc_id.rsplit("-", 1)[0] in keep]
                 paragraphs = [p for p in paragraphs if p.doc_id.rsplit("-", 1)[0] in keep]
-            name = f"xquad-refusal{'-' + str(limit) if limit else ''}"
+            name = f"xquad-{kind}{'-' + str(limit) if limit else ''}"
             # the articles apart from the indexes (root may be this same temporary folder)
             ids = xquad.write_corpus(paragraphs, work / "corpus" / name)
             engine = engine_for(name, work / "corpus" / name, id_fn=lambda f, ids=ids: ids[f.resolve()])
             gather(name, engine, [(q.qid + q.language, q.text, q.language, q.doc_id.rsplit("-", 1)[0], a, [])
-                                  for q, a in questions], "xquad")
+                                  for q, a in questions], source)
+
+        if xquad_dir:
+            xquad_set("refusal", rf.xquad_refusal, "xquad")
             if mixed:
-                try:
-                    paragraphs, questions = rf.xquad_refusal_mixed(xquad_dir)
-                except (FileNotFoundError, ValueError) as exc:
-                    _fail(str(exc))
-                if limit:
-                    paragraphs = [p for p in paragraphs if p.doc_id.rsplit("-", 1)[0] in keep]
-                    questions = [(q, a) for q, a in questions if q.doc_id.rsplit("-", 1)[0] in keep]
-                name = f"xquad-mixed{'-' + str(limit) if limit else ''}"
-                ids = xquad.write_corpus(paragraphs, work / "corpus" / name)
-                engine = engine_for(name, work / "corpus" / name, id_fn=lambda f, ids=ids: ids[f.resolve()])
-                gather(name, engine, [(q.qid + q.language, q.text, q.language, q.doc_id.rsplit("-", 1)[0], a, [])
-                                      for q, a in questions], "xquad-en")
+                xquad_set("mixed", rf.xquad_refusal_mixed, "xquad-en")
         for n, set_path in enumerate(sets):
             corpus = corpora[n] if len(corpora) > 1 else corpora[0]
             loaded, problems = eval_items.load_sets([set_path])
