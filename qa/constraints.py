@@ -231,6 +231,7 @@ def agreement(asked: Constraints, passage: Constraints) -> float:
     return total / n
 
 
+_MONTH_WORD = r"(january|february|march|april|may|june|july|august|september|october|november|december)"
 # the question asks about a whole year; a quarter, some months or "so far this year" is not it
 FULL_YEAR_Q = re.compile(r"(?i)\b(full[- ]year|whole (of|year)|entire year|(for )?the year as a whole|all of (19|20)\d\d|"
                           r"cả năm|toàn năm|trọn năm|suốt năm)\b")
@@ -240,7 +241,8 @@ PART_OF_YEAR = re.compile(
     r"\b(first|last|past|previous|opening|final) (half|\w+ months|quarter|months)\b|\b(nửa đầu|nửa cuối|quý)\b|"
     r"\btừ đầu năm\b|\bđầu năm (đến|tới) nay\b|\bsince the (start|beginning) of\b|\bso far this year\b|"
     r"\byear[- ]to[- ]date\b|\bcùng (kỳ|kì)\b|\bsame period\b|\bin (january|february|march|april|may|june|july|august|"
-    r"september|october|november|december)\b"
+    r"september|october|november|december)\b|"
+    rf"\b{_MONTH_WORD}\s*(-|–|—|to|through|until)\s*{_MONTH_WORD}\b|\btháng\s*\d{{1,2}}\s*(-|–|—|đến)\s*(tháng\s*)?\d{{1,2}}\b"
 )
 
 

@@ -184,6 +184,14 @@ def test_a_sentence_that_lacks_what_the_question_asks_for_cannot_answer():
     assert misfit(year, "Khu vực dịch vụ tăng 6,12%.", context=q1) == "is about part of the year"
     assert misfit(year, "Khu vực dịch vụ tăng 6,12%.", context="GDP cả năm 2024 tăng 7,09%. Khu vực dịch vụ tăng 6,12%.") is None
     assert misfit("What was GDP growth in Q3 2024?", "GDP quý III/2024 tăng 7,4%.") is None  # not a whole-year question
+    # a rate asked for a year named alone is the whole year's: not a half-year's or a quarter's
+    rate = "What was Vietnam's GDP growth in 2022?"
+    assert misfit(rate, "In the January – June period, the country's GDP grew by 6.42%.") == "is about part of the year"
+    assert misfit("Tăng trưởng GDP năm 2022 là bao nhiêu?", "GDP quý II/2022 tăng 7,72%.") == "is about part of the year"
+    assert misfit(rate, "GDP năm 2022 tăng 8,02%, cao nhất 12 năm.") is None
+    # other questions naming a year are not read so: a count, a quarter's rate
+    assert misfit("How many COVID-19 doses were given in 2021?", "In the January – June period, 4 million doses were given.") is None
+    assert misfit("What was GDP growth in the first half of 2022?", "In the January – June period, GDP grew by 6.42%.") is None
     edition = "How many people attended the SEA Games 31 closing ceremony?"
     assert misfit(edition, "Gold medals won at the 32nd SEA Games in Cambodia were honoured.") == "is about another edition"
     assert misfit(edition, "The ceremony drew 20,000 people.", title="Bế mạc SEA Games 32") == "is about another edition"

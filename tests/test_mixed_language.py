@@ -395,6 +395,9 @@ def test_a_refusal_says_what_the_articles_found_do_not_state(lookalikes):
     assert r["trace"]["refusal_detail"] == "whole_year" and "part of the year, not the whole year" in r["answer"]
     r = engine.ask("GDP cả năm 2024 của Việt Nam tăng bao nhiêu phần trăm?")
     assert r["refused"] and "không phải cả năm" in r["answer"], r["answer"]
+    # a growth rate asked for a year named alone is the year's, as if "whole" were said
+    r = engine.ask("What was Vietnam's GDP growth in 2024?")
+    assert r["refused"] and r["trace"]["refusal_detail"] == "whole_year", r["answer"]
     r = engine.ask("By how much did Vietnam's GDP grow in the first nine months of 2031?")
     assert r["refused"] and r["trace"]["refusal_detail"] == "other_time", r["trace"].get("refusal_reason")
     assert "another year, quarter or period" in r["answer"]

@@ -276,6 +276,15 @@ def other_edition(question: str, sentence: str, title: str = "") -> bool:
     return bool(have) and not (asked & have)
 
 
+@lru_cache(maxsize=1024)
+def _asks_rate_of_a_year(question: str) -> bool:
+    """A percentage or rate asked for a year named alone: no quarter, month, date or part of it."""
+    if not _PERCENT_Q.search(question) or names_part_of_year(question):
+        return False
+    c = question_constraints(question)
+    return len(c.years) == 1 and not (c.quarters or c.months or c.dates or c.periods)
+
+
 def misfit(question: str, sentence: str, title: str = "", context: str = "") -> str | None:
     """Why ``sentence`` cannot be the answer to ``question`` whatever its similarity, or None:
     the question asks for a sum of money or a percentage that the sentence does not state, for
@@ -289,7 +298,9 @@ def misfit(question: str, sentence: str, title: str = "", context: str = "") -> 
         return "states no sum of money"
     if _PERCENT_Q.search(question) and not _PERCENT.search(sentence):
         return "states no percentage"
-    if asks_full_year(question) and not asks_full_year(sentence):
+    # a rate asked for a year named alone is the year's ("What was GDP growth in 2022?"): a
+    # quarter's, or "so far this year", is another figure
+    if (asks_full_year(question) or _asks_rate_of_a_year(question)) and not asks_full_year(sentence):
         if names_part_of_year(sentence):
             return "is about part of the year"
         # a clause that names no period ("khu vực dịch vụ tăng 6,12%") is about its passage's
