@@ -192,6 +192,8 @@ def test_a_sentence_that_lacks_what_the_question_asks_for_cannot_answer():
     # other questions naming a year are not read so: a count, a quarter's rate
     assert misfit("How many COVID-19 doses were given in 2021?", "In the January – June period, 4 million doses were given.") is None
     assert misfit("What was GDP growth in the first half of 2022?", "In the January – June period, GDP grew by 6.42%.") is None
+    assert misfit("What percentage of candidates passed the 2023 exam?",
+                  "Ngày 18 tháng 7, Bộ công bố tỷ lệ tốt nghiệp 98,88%.") is None  # a percentage, not a year's rate
     edition = "How many people attended the SEA Games 31 closing ceremony?"
     assert misfit(edition, "Gold medals won at the 32nd SEA Games in Cambodia were honoured.") == "is about another edition"
     assert misfit(edition, "The ceremony drew 20,000 people.", title="Bế mạc SEA Games 32") == "is about another edition"

@@ -249,6 +249,7 @@ _PERCENT_Q = re.compile(r"(?i)\b(what (percentage|percent)|how many (percent|per
                         rf"\bwhat( \S+){{0,2}} {_RATE} (did|does|do|was|is|will)\b|"
                         r"\b(tăng trưởng|tốc độ tăng|lạm phát|tỷ lệ thất nghiệp|lãi suất)\b[^?.]{0,60}?\b(bao nhiêu|mức nào)\b")
 _PERCENT = re.compile(r"(?i)%|\bper ?cent\b|\bpercentage points?\b|phần trăm")
+_YEAR_RATE = re.compile(rf"(?i)\b{_RATE}\b|\b(tăng trưởng|tốc độ tăng|lạm phát|tỷ lệ thất nghiệp|lãi suất)\b")
 
 # an edition: the number of a recurring event ("SEA Games 31", "the 31st SEA Games", "lần thứ 31",
 # "khóa XV", "kỳ họp thứ 8"), after :func:`qa.canonical.canonicalise`
@@ -278,8 +279,10 @@ def other_edition(question: str, sentence: str, title: str = "") -> bool:
 
 @lru_cache(maxsize=1024)
 def _asks_rate_of_a_year(question: str) -> bool:
-    """A percentage or rate asked for a year named alone: no quarter, month, date or part of it."""
-    if not _PERCENT_Q.search(question) or names_part_of_year(question):
+    """An economic rate (growth, inflation, unemployment, interest) asked for a year named alone:
+    no quarter, month, date or part of it. Not any percentage: "what percentage passed the 2023
+    exam?" is answered by a sentence dated "tháng 7"."""
+    if not (_PERCENT_Q.search(question) and _YEAR_RATE.search(question)) or names_part_of_year(question):
         return False
     c = question_constraints(question)
     return len(c.years) == 1 and not (c.quarters or c.months or c.dates or c.periods)
