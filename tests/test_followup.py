@@ -44,3 +44,26 @@ def test_a_pronoun_gets_the_name_the_user_asked_about():
     assert history_entities(_h("Theo các bài báo, ông Lê Công Thành của Bộ Tài nguyên nói gì?"))[0] == "Lê Công Thành"
     # a name the answer writes with its diacritics is carried as the articles write it
     assert history_entities(_h("Who is Dang Quang Tan?", "Đặng Quang Tấn is a director [1]."))[0] == "Đặng Quang Tấn"
+
+
+def test_another_subject_asks_the_previous_question_about_it():
+    # "Còn X thì sao?" / "What about X?": the previous question, with X where its subject or pronoun stood
+    noru = _h("Bão Noru đổ bộ vào đâu?", "x", "Nó làm bị thương bao nhiêu người?", "y")
+    assert standalone("Còn bão Yagi thì sao?", noru, "vi") == "bão Yagi làm bị thương bao nhiêu người?"
+    assert standalone("Còn bão Yagi thì sao?", _h("Bão Noru làm bị thương bao nhiêu người?", "x"), "vi") == \
+        "bão Yagi làm bị thương bao nhiêu người?"
+    en = _h("How many people did Typhoon Noru injure in Quang Nam?", "x")
+    assert standalone("What about Typhoon Yagi?", en) == "How many people did Typhoon Yagi injure in Quang Nam?"
+    assert condense("What about Typhoon Yagi?", en) == "How many people did Typhoon Yagi injure in Quang Nam?"
+    assert standalone("What about SEA Games 32?", _h("How many gold medals did Vietnam win at SEA Games 31?", "x")) == \
+        "How many gold medals did Vietnam win at SEA Games 32?"
+    assert standalone("What about Thailand?", _h("How many gold medals did Vietnam win at SEA Games 31?", "x")) == \
+        "How many gold medals did Thailand win at SEA Games 31?"
+    assert standalone("Còn Hà Nội?", _h("TP.HCM có bao nhiêu nhà hàng được gắn sao Michelin năm 2024?", "x"), "vi") == \
+        "Hà Nội có bao nhiêu nhà hàng được gắn sao Michelin năm 2024?"
+    # not a subject: a topic word, a time, a question of its own, or nothing to put it in place of
+    gdp = _h("GDP quý I/2024 tăng bao nhiêu?", "x")
+    assert standalone("Còn xuất khẩu thì sao?", gdp, "vi") == "Còn xuất khẩu thì sao? (quý 1/2024)"
+    assert standalone("And in 2022?", _h("What was Vietnam's GDP growth in 2023?", "x")) == "What was Vietnam's GDP growth in 2022?"
+    assert standalone("What about Hanoi's dengue cases in July?", en) == "What about Hanoi's dengue cases in July?"
+    assert standalone("What about Da Nang?", _h("Who won?", "x")) == "What about Da Nang?"

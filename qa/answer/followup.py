@@ -11,7 +11,11 @@ retrieval and the answer checks read:
   follow-up that names no time of its own and starts like one ("Còn …", "And …", "What
   about …") keeps the conversation's time;
 - **an ellipsis** ("Thế năm trước đó thì có bao nhiêu?": nothing is said of *what* is counted):
-  the previous question is asked again with the follow-up's time in place of its own.
+  the previous question is asked again with the follow-up's time in place of its own;
+- **another subject** ("Còn bão Yagi thì sao?", "What about Da Nang?": a continuation word and a
+  name, nothing else): the previous question is asked again about it, the name put where that
+  question named its subject (the name sharing a word with the new one, else its first) or its
+  pronoun stood.
 
 Nothing here knows an event or a name: only calendar words, pronouns and function words.
 """
@@ -186,6 +190,50 @@ def _swap_time(previous: str, time_text: str, language: str) -> str:
     return out
 
 
+# what may close a subject-swap follow-up ("… thì sao?", "… then?", "… too?")
+_SWAP_TAIL = re.compile(r"(?i)\s*(thì sao|thì thế nào|thì như thế nào|thế nào|ra sao|nữa|thì|then|too|as well)?\s*[?.!]*\s*$")
+
+
+def _new_subject(question: str) -> str | None:
+    """The name a "Còn X thì sao?" / "What about X?" follow-up moves the question to, or None when
+    it says more than a name (then it is a question of its own)."""
+    m = _CONTINUES.match(question)
+    if not m:
+        return None
+    rest = _SWAP_TAIL.sub("", question[m.end():]).strip(" ,:" + _QUOTES)
+    words = rest.split()
+    if not words or len(words) > 5 or question_constraints(rest).years:
+        return None
+    runs = _name_runs(rest)
+    # a name, maybe after a lower-case kind word ("bão Yagi", "tỉnh Quảng Nam", "the SEA Games 32")
+    if not runs or len(" ".join(runs).split()) < len(words) - 2:
+        return None
+    return rest
+
+
+def _swap_subject(previous: str, subject: str) -> str | None:
+    """The previous question about ``subject``: in place of the name it asked about (the one
+    sharing a word with ``subject``, else its first) or of its pronoun; None when it has neither."""
+    runs = []
+    for run in _name_runs(previous):
+        words = run.split()
+        while words and fold(words[0]).lower() in _ASK_WORDS:
+            words = words[1:]
+        if words:
+            runs.append(" ".join(words))
+    new_words = {fold(w).lower() for w in subject.split()}
+    if runs:
+        target = next((r for r in runs if new_words & {fold(w).lower() for w in r.split()}), runs[0])
+        # a lower-case kind word before the name goes too ("bão Noru" → "bão Yagi", not "bão bão Yagi")
+        kind = re.search(rf"(?i)(\b\w+\s+)?{re.escape(target)}", previous)
+        start = kind.start() if kind and kind.group(1) and fold(kind.group(1).strip()).lower() in new_words else previous.index(target)
+        return previous[:start] + subject + previous[previous.index(target) + len(target):]
+    m = PRONOUN.search(previous)
+    if m:
+        return previous[:m.start()] + subject + previous[m.end():]
+    return None
+
+
 def _rewrite(question: str, history: list[dict], language: str) -> tuple[str, bool]:
     """The follow-up with the conversation's time, and whether it was an ellipsis (then the text
     is the previous question asked again)."""
@@ -196,6 +244,12 @@ def _rewrite(question: str, history: list[dict], language: str) -> tuple[str, bo
         prev_q = standalone(prev_q, prev_history, language)
         own_time = _times_of(asked, language)
         return (_swap_time(prev_q, own_time, language) if own_time else prev_q), True
+    subject = _new_subject(asked) if previous else None
+    if subject:
+        prev_q, prev_history = previous[0]
+        swapped = _swap_subject(standalone(prev_q, prev_history, language), subject)
+        if swapped:
+            return swapped, True
     if previous and _CONTINUES.search(question) and not question_constraints(asked).years:
         carried = _times_of(previous[0][0], language)
         if carried:
