@@ -67,3 +67,17 @@ def test_another_subject_asks_the_previous_question_about_it():
     assert standalone("And in 2022?", _h("What was Vietnam's GDP growth in 2023?", "x")) == "What was Vietnam's GDP growth in 2022?"
     assert standalone("What about Hanoi's dengue cases in July?", en) == "What about Hanoi's dengue cases in July?"
     assert standalone("What about Da Nang?", _h("Who won?", "x")) == "What about Da Nang?"
+
+
+def test_a_follow_up_leaning_on_the_conversation_keeps_its_time_and_a_new_question_its_own_words():
+    fest = _h("Who won the Da Nang fireworks festival in 2025?", "x")
+    assert standalone("Which teams took part?", fest) == "Which teams took part? (2025)"  # short, naming nothing
+    gdp = _h("What was Vietnam's GDP growth in 2023?", "x")
+    assert standalone("What drove it?", gdp) == "What drove it? (2023)"  # a pronoun
+    assert standalone("Nó làm sập bao nhiêu ngôi nhà?", _h("Bão Noru đổ bộ vào đâu năm 2022?", "x"), "vi") == \
+        "Nó làm sập bao nhiêu ngôi nhà? (năm 2022)"
+    # a question that names its own subject is its own: no time carried, no old name put in front
+    assert condense("Who is Nguyen Chi Dung?", gdp) == "Who is Nguyen Chi Dung?"
+    assert condense("How many dengue cases did Hanoi record?", gdp) == "How many dengue cases did Hanoi record?"
+    assert condense("What did he say about Typhoon Yagi?", _h("Who is Nguyen Chi Dung?", "x")) == \
+        "Nguyen Chi Dung: What did he say about Typhoon Yagi?"

@@ -9,7 +9,8 @@ retrieval and the answer checks read:
   quarter", "quý đó"): it is made absolute against the year or quarter the conversation last
   named ("năm trước đó" after a question on 2025 → "năm 2024"), never against today; a
   follow-up that names no time of its own and starts like one ("Còn …", "And …", "What
-  about …") keeps the conversation's time;
+  about …"), or leans on the conversation for its subject (a pronoun, or a short question
+  naming nothing: "Which teams took part?"), keeps the conversation's time;
 - **an ellipsis** ("Thế năm trước đó thì có bao nhiêu?": nothing is said of *what* is counted):
   the previous question is asked again with the follow-up's time in place of its own;
 - **another subject** ("Còn bão Yagi thì sao?", "What about Da Nang?": a continuation word and a
@@ -194,6 +195,18 @@ def _swap_time(previous: str, time_text: str, language: str) -> str:
 _SWAP_TAIL = re.compile(r"(?i)\s*(thì sao|thì thế nào|thì như thế nào|thế nào|ra sao|nữa|thì|then|too|as well)?\s*[?.!]*\s*$")
 
 
+def _own_names(question: str) -> list[str]:
+    """The names a question gives itself (its capitalised runs, question words aside)."""
+    out = []
+    for run in _name_runs(question):
+        words = run.split()
+        while words and (fold(words[0]).lower() in _ASK_WORDS or PRONOUN.fullmatch(words[0])):
+            words = words[1:]
+        if words:
+            out.append(" ".join(words))
+    return out
+
+
 def _new_subject(question: str) -> str | None:
     """The name a "Còn X thì sao?" / "What about X?" follow-up moves the question to, or None when
     it says more than a name (then it is a question of its own)."""
@@ -214,13 +227,7 @@ def _new_subject(question: str) -> str | None:
 def _swap_subject(previous: str, subject: str) -> str | None:
     """The previous question about ``subject``: in place of the name it asked about (the one
     sharing a word with ``subject``, else its first) or of its pronoun; None when it has neither."""
-    runs = []
-    for run in _name_runs(previous):
-        words = run.split()
-        while words and fold(words[0]).lower() in _ASK_WORDS:
-            words = words[1:]
-        if words:
-            runs.append(" ".join(words))
+    runs = _own_names(previous)
     new_words = {fold(w).lower() for w in subject.split()}
     if runs:
         target = next((r for r in runs if new_words & {fold(w).lower() for w in r.split()}), runs[0])
@@ -250,7 +257,8 @@ def _rewrite(question: str, history: list[dict], language: str) -> tuple[str, bo
         swapped = _swap_subject(standalone(prev_q, prev_history, language), subject)
         if swapped:
             return swapped, True
-    if previous and _CONTINUES.search(question) and not question_constraints(asked).years:
+    leans = _CONTINUES.search(question) or (not _own_names(question) and (PRONOUN.search(question) or len(question.split()) <= 6))
+    if previous and leans and not question_constraints(asked).years:
         carried = _times_of(previous[0][0], language)
         if carried:
             asked = f"{asked} ({carried})"
@@ -273,6 +281,6 @@ def condense(question: str, history: list[dict], language: str = "en") -> str:
         return question
     out, ellipsis = _rewrite(question, history, language)
     ents = history_entities(history)
-    if not ellipsis and ents and (PRONOUN.search(question) or len(question.split()) <= 6):
+    if not ellipsis and ents and (PRONOUN.search(question) or (len(question.split()) <= 6 and not _own_names(question))):
         return f"{ents[0]}: {out}"
     return out
