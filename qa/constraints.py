@@ -240,9 +240,8 @@ PART_OF_YEAR = re.compile(
     r"\b(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|eleven)[- ]month\b|\bhalf[- ]year\b|"
     r"\b(first|last|past|previous|opening|final) (half|\w+ months|quarter|months)\b|\b(nửa đầu|nửa cuối|quý)\b|"
     r"\btừ đầu năm\b|\bđầu năm (đến|tới) nay\b|\bsince the (start|beginning) of\b|\bso far this year\b|"
-    r"\byear[- ]to[- ]date\b|\bcùng (kỳ|kì)\b|\bsame period\b|\bin (january|february|march|april|may|june|july|august|"
-    r"september|october|november|december)\b|"
-    rf"\b{_MONTH_WORD}\s*(-|–|—|to|through|until)\s*{_MONTH_WORD}\b|\btháng\s*\d{{1,2}}\s*(-|–|—|đến)\s*(tháng\s*)?\d{{1,2}}\b"
+    r"\byear[- ]to[- ]date\b|\bcùng (kỳ|kì)\b|\bsame period\b|"
+    rf"\bin {_MONTH_WORD}\b|\b{_MONTH_WORD}\s*(-|–|—|to|through|until)\s*{_MONTH_WORD}\b|\btháng\s*\d{{1,2}}\s*(-|–|—|đến)\s*(tháng\s*)?\d{{1,2}}\b"
 )
 
 

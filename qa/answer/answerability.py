@@ -242,14 +242,15 @@ _MONEY = re.compile(
 # Vietnam's GDP growth in 2024?", "What growth rate did …", "Lạm phát tháng 5 là bao nhiêu?" (not
 # "What did the minister say about inflation?": the rate must be what is asked)
 _RATE = r"(growth|growth rate|rate of growth|inflation|inflation rate|unemployment rate|interest rate)"
+_RATE_VI = r"(tăng trưởng|tốc độ tăng|lạm phát|tỷ lệ thất nghiệp|lãi suất)"
 _PERCENT_Q = re.compile(r"(?i)\b(what (percentage|percent)|how many (percent|per cent)|by what (percentage|percent)|"
                         r"bao nhiêu (phần trăm|%))|"
                         rf"\bwhat (was|is|were|are|will be)( \S+){{0,5}}?(?<!\bof)(?<!\bfor)(?<!\bon)(?<!\bto)(?<!\babout) {_RATE}\b"
                         r"(?! (of|in) (exports?|imports?|sales|revenue|investment|trade))|"
                         rf"\bwhat( \S+){{0,2}} {_RATE} (did|does|do|was|is|will)\b|"
-                        r"\b(tăng trưởng|tốc độ tăng|lạm phát|tỷ lệ thất nghiệp|lãi suất)\b[^?.]{0,60}?\b(bao nhiêu|mức nào)\b")
+                        rf"\b{_RATE_VI}\b[^?.]{{0,60}}?\b(bao nhiêu|mức nào)\b")
 _PERCENT = re.compile(r"(?i)%|\bper ?cent\b|\bpercentage points?\b|phần trăm")
-_YEAR_RATE = re.compile(rf"(?i)\b{_RATE}\b|\b(tăng trưởng|tốc độ tăng|lạm phát|tỷ lệ thất nghiệp|lãi suất)\b")
+_YEAR_RATE = re.compile(rf"(?i)\b{_RATE}\b|\b{_RATE_VI}\b")
 
 # an edition: the number of a recurring event ("SEA Games 31", "the 31st SEA Games", "lần thứ 31",
 # "khóa XV", "kỳ họp thứ 8"), after :func:`qa.canonical.canonicalise`

@@ -80,6 +80,14 @@ def _name_runs(text: str) -> list[str]:
     return runs
 
 
+def _trim(run: str, pronouns: bool = False) -> list[str]:
+    """A name run's words without the question words (and ``pronouns``) it starts with."""
+    words = run.split()
+    while words and (fold(words[0]).lower() in _ASK_WORDS or (pronouns and PRONOUN.fullmatch(words[0]))):
+        words = words[1:]
+    return words
+
+
 def history_entities(history: list[dict]) -> list[str]:
     """Names (runs of ≥2 capitalised words) in the earlier turns, most recent first, the user's
     before the answers' (a follow-up's "it" is what the user asked about, not the last place an
@@ -92,9 +100,7 @@ def history_entities(history: list[dict]) -> list[str]:
              for n in _name_runs(str(t.get("content", "")))}
     for turn in [t for t in turns if t.get("role") == "user"] + [t for t in turns if t.get("role") != "user"]:
         for name in _name_runs(str(turn.get("content", ""))):
-            words = name.split()
-            while words and fold(words[0]).lower() in _ASK_WORDS:
-                words = words[1:]
+            words = _trim(name)
             name = spelt.get(fold(" ".join(words)).lower(), " ".join(words))
             if len(words) >= 2 and name not in out:
                 out.append(name)
@@ -197,14 +203,7 @@ _SWAP_TAIL = re.compile(r"(?i)\s*(thì sao|thì thế nào|thì như thế nào|
 
 def _own_names(question: str) -> list[str]:
     """The names a question gives itself (its capitalised runs, question words aside)."""
-    out = []
-    for run in _name_runs(question):
-        words = run.split()
-        while words and (fold(words[0]).lower() in _ASK_WORDS or PRONOUN.fullmatch(words[0])):
-            words = words[1:]
-        if words:
-            out.append(" ".join(words))
-    return out
+    return [" ".join(words) for words in (_trim(run, pronouns=True) for run in _name_runs(question)) if words]
 
 
 def _new_subject(question: str) -> str | None:
@@ -231,10 +230,11 @@ def _swap_subject(previous: str, subject: str) -> str | None:
     new_words = {fold(w).lower() for w in subject.split()}
     if runs:
         target = next((r for r in runs if new_words & {fold(w).lower() for w in r.split()}), runs[0])
+        at = previous.index(target)
         # a lower-case kind word before the name goes too ("bão Noru" → "bão Yagi", not "bão bão Yagi")
-        kind = re.search(rf"(?i)(\b\w+\s+)?{re.escape(target)}", previous)
-        start = kind.start() if kind and kind.group(1) and fold(kind.group(1).strip()).lower() in new_words else previous.index(target)
-        return previous[:start] + subject + previous[previous.index(target) + len(target):]
+        kind = re.search(r"(\w+)\s+$", previous[:at])
+        start = kind.start() if kind and fold(kind.group(1)).lower() in new_words else at
+        return previous[:start] + subject + previous[at + len(target):]
     m = PRONOUN.search(previous)
     if m:
         return previous[:m.start()] + subject + previous[m.end():]

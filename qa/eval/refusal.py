@@ -61,7 +61,11 @@ def xquad_refusal(dir_) -> tuple[list, list]:
     """(paragraphs to index, questions with ``answerable``): even paragraphs indexed."""
     from qa.eval import xquad
 
-    paragraphs, questions = xquad.load_pair(dir_)
+    return _even_indexed(*xquad.load_pair(dir_))
+
+
+def _even_indexed(paragraphs: list, questions: list) -> tuple[list, list]:
+    """Each article's even paragraphs, and every question with ``answerable`` (its paragraph is one)."""
     keep = {p.doc_id for p in paragraphs if int(p.doc_id.rsplit("-", 1)[1]) % 2 == 0}
     return [p for p in paragraphs if p.doc_id in keep], [(q, q.doc_id in keep) for q in questions]
 
@@ -73,10 +77,8 @@ def xquad_refusal_mixed(dir_) -> tuple[list, list]:
     from qa.eval import xquad
 
     paragraphs, questions = xquad.load_mixed(dir_)
-    keep = {p.doc_id for p in paragraphs if int(p.doc_id.rsplit("-", 1)[1]) % 2 == 0}
     english = {p.doc_id.rsplit("-", 1)[0] for p in paragraphs if p.language == "en"}
-    return ([p for p in paragraphs if p.doc_id in keep],
-            [(q, q.doc_id in keep) for q in questions if q.doc_id.rsplit("-", 1)[0] in english])
+    return _even_indexed(paragraphs, [q for q in questions if q.doc_id.rsplit("-", 1)[0] in english])
 
 
 def collect(engine, questions: Iterable[tuple[str, str, str, str, bool, list[str]]], source: str, *,
