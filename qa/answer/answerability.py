@@ -534,6 +534,24 @@ def load_model(path: Path | None = None) -> Model | None:
     return _load(str(p), mtime)
 
 
+def embedder_id(embedder) -> str:
+    """What a model's similarity features were measured with: ``backend:model``."""
+    return f"{getattr(embedder, 'backend', '') or type(embedder).__name__}:{getattr(embedder, 'model', '')}"
+
+
+def calibration_mismatch(model: Model, embedder) -> str | None:
+    """Why ``model`` is not calibrated for ``embedder`` (it was trained with another one: cosines
+    of another encoder sit elsewhere, e.g. lower with bge-m3, so the threshold means something
+    else), or None. A model that does not say what it was trained with is taken as it is."""
+    trained = str(model.meta.get("embedder") or "")
+    current = embedder_id(embedder) if embedder is not None else ""
+    if not trained or not current or trained == current:
+        return None
+    return (f"the answerability model was trained with the embedder {trained}, and this index uses {current}: its "
+            f"refusals are not calibrated. Train one for this embedder with `qa eval refusal --train FILE` "
+            f"(see the README, 'Calibration') and set QA_ANSWERABILITY_MODEL=FILE")
+
+
 def _strong_terms(question: str) -> list[str]:
     from qa.index.keyword import query_terms
 

@@ -174,6 +174,12 @@ class Engine:
     def open(cls, settings: Settings, *, create: bool = False) -> "Engine":
         embedder = make_embedder(settings)
         generator = make_generator(settings, embedder)  # bad --llm specs fail before the index opens
+        if settings.answerability == "model" and settings.answerability_model is not None:
+            from qa.answer.answerability import load_model
+
+            if load_model(settings.answerability_model) is None:
+                raise ValueError(f"QA_ANSWERABILITY_MODEL: cannot read an answerability model at "
+                                 f"{settings.answerability_model} (write one with `qa eval refusal --train FILE`)")
         store = Store(settings, embedder.describe(), create=create)
         retriever = NewsRetriever.from_settings(settings, store, embedder)
         return cls(settings, embedder, store, retriever, generator)
@@ -520,7 +526,7 @@ class Engine:
         ms = turn.marker_stream
         info = turn.llm
         trace.update(generator=gen.name, prompt=prompt_id("answer"), fallback_reason=None)
-        trace["relevance"] = {k: ex.trace[k] for k in ("best_sentence_score", "threshold") if k in ex.trace}
+        trace["relevance"] = {k: ex.trace[k] for k in ("best_sentence_score", "threshold", "calibration_warning") if k in ex.trace}
         trace["llm"] = info
         streamed = ms.emitted if ms is not None else ""
         answer: str | None = None

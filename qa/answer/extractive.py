@@ -8,6 +8,7 @@ generator alike.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from qa.config import Settings
@@ -16,6 +17,8 @@ from qa.index.keyword import analyse, query_terms
 from qa.answer.prompts import load_prompt, prompt_id
 from qa.answer.retrieval import Passage, passage_language
 from qa.text import clauses, sentence_spans
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -97,6 +100,9 @@ def answer_order(passages: list[Passage], scored: list, prior: list[float] | Non
     out = [(sc - prior[i - 1], c, lx, i, s) for sc, c, lx, i, s in scored]
     out.sort(key=lambda x: -x[0])
     return out
+
+
+_WARNED: set[str] = set()  # calibration warnings already logged (once per process)
 
 
 class ExtractiveGenerator:
@@ -188,9 +194,15 @@ class ExtractiveGenerator:
             return False, info
         model = None
         if self.settings.answerability == "model":
-            from qa.answer.answerability import load_model
+            from qa.answer.answerability import calibration_mismatch, load_model
 
-            model = load_model()
+            model = load_model(self.settings.answerability_model)
+            why = calibration_mismatch(model, self.embedder) if model is not None else None
+            if why:
+                info["calibration_warning"] = why
+                if why not in _WARNED:
+                    _WARNED.add(why)
+                    log.warning(why)
         if model is None:
             info["decision"] = "threshold"
             return best >= threshold, info

