@@ -197,11 +197,29 @@ def test_a_sentence_that_lacks_what_the_question_asks_for_cannot_answer():
     edition = "How many people attended the SEA Games 31 closing ceremony?"
     assert misfit(edition, "Gold medals won at the 32nd SEA Games in Cambodia were honoured.") == "is about another edition"
     assert misfit(edition, "The ceremony drew 20,000 people.", title="Bế mạc SEA Games 32") == "is about another edition"
-    assert misfit(edition, "Hanoi hosted the 31st SEA Games in 2022.") is None
+    assert misfit(edition, "20,000 people filled the stadium for the 31st SEA Games closing.") is None
+    # a number of people: not the sports or events of the games
+    assert misfit(edition, "SEA Games 31 có 40 môn thể thao với 523 nội dung thi đấu.") == "states no number of people"
+    assert misfit(edition, "Hanoi hosted the 31st SEA Games in 2022.") == "states no number of people"
+    for ok in ("Hơn 20.000 khán giả đã có mặt.", "The storm killed 300 in the north.", "Two million visitors came."):
+        assert misfit(edition, ok) is None, ok
+    assert misfit("bao nhieu nguoi den san?", "Sân có 40.000 chỗ ngồi.") == "states no number of people"
+    assert misfit("Có bao nhiêu người đến sân?", "Khoảng 40.000 cổ động viên đã đến sân.") is None
+    assert misfit("How many medals did Vietnam win?", "Vietnam won 136 golds.") is None  # not a count of people
     assert misfit(edition, "The ceremony drew 20,000 people.") is None  # names no edition: not contradicted
     assert misfit("Who opened the SEA Games?", "Hanoi hosted the 31st SEA Games in 2022.") is None
     kept, why = drop_misfits(pay, [(0.9, 0.9, 0.0, 1, "NVIDIA and VinBrain signed a deal."), (0.8, 0.8, 0.0, 2, "The deal was worth $200 million.")])
     assert [x[4] for x in kept] == ["The deal was worth $200 million."] and why == {"states no sum of money": 1}
+
+
+def test_a_count_of_people_is_not_answered_with_other_figures(engine):
+    """"How many people attended…" over articles that count no one: a refusal that says so, in
+    the question's language (the sample's plenary article gives dates, reactors and megawatts)."""
+    r = engine.ask("How many people attended the plenary session on nuclear power?")
+    assert r["refused"] and not r["citations"], r["answer"]
+    assert r["trace"]["refusal_detail"] == "people" and "number of people" in r["answer"], r["trace"]
+    r = engine.ask("Có bao nhiêu người tham dự phiên họp về điện hạt nhân?")
+    assert r["refused"] and "không nêu số người" in r["answer"], r["answer"]
 
 
 def test_a_figure_question_is_answered_with_the_sentence_stating_the_figure(engine):

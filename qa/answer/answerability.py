@@ -289,11 +289,42 @@ def _asks_rate_of_a_year(question: str) -> bool:
     return len(c.years) == 1 and not (c.quarters or c.months or c.dates or c.periods)
 
 
+# "how many people / visitors / khán giả …": the answer counts people, not sports, events or
+# sums (a stadium's 40 sports do not tell how many attended). Generic nouns for people, and
+# the words a count of people comes with when no noun follows ("killed 300", "dân số").
+_PEOPLE_EN = (r"people|persons?|spectators?|fans|visitors|tourists|attendees|guests|residents|inhabitants|citizens|"
+              r"workers|employees|staff|students|pupils|candidates|athletes|players|delegates|participants|members|"
+              r"soldiers|troops|deaths?|dead|victims|patients|children|adults|women|men|individuals|voters|"
+              r"passengers|casualties|refugees|migrants|immigrants|teachers|doctors|volunteers|viewers|customers|"
+              r"users|subscribers|arrivals|cases|infections|fatalities|households|families")
+_PEOPLE_VI = (r"người|khán giả|cổ động viên|du khách|lượt khách|khách|học sinh|sinh viên|thí sinh|vận động viên|vđv|"
+              r"cầu thủ|đại biểu|lao động|công nhân|nhân viên|cán bộ|bệnh nhân|nạn nhân|ca|trường hợp|trẻ em|cư dân|"
+              r"thành viên|binh sĩ|quân|hành khách|cử tri|giáo viên|bác sĩ|tình nguyện viên|lượt|hộ|gia đình|dân")
+_PEOPLE_VI_ALL = _PEOPLE_VI + "|" + fold(_PEOPLE_VI)  # questions typed without diacritics
+_PEOPLE_Q = re.compile(rf"(?i)\bhow many (?:\w+ )?(?:{_PEOPLE_EN})\b|\b(?:bao nhiêu|bao nhieu|mấy) (?:{_PEOPLE_VI_ALL})\b")
+_COUNT_WORD = (r"\d[\d.,]*|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|trăm|nghìn|ngàn|vạn|triệu|tỷ|tỉ|chục|"
+               r"two|three|four|five|six|seven|eight|nine|ten|hundreds?|thousands?|millions?|dozens?")
+_PEOPLE_COUNT = re.compile(rf"(?i)(?<!\w)(?:{_COUNT_WORD})(?:\s+\S+){{0,2}}?\s+(?:{_PEOPLE_EN}|{_PEOPLE_VI})(?!\w)")
+_PEOPLE_CONTEXT = re.compile(r"(?i)\b(killed|killing|injured|injuring|death toll|died|attended by|attendance|population|"
+                             r"làm chết|thiệt mạng|tử vong|bị thương|mất tích|dân số)\b")
+
+
+def asks_people_count(question: str) -> bool:
+    """"How many people / visitors …", "bao nhiêu người / khán giả …"."""
+    return bool(_PEOPLE_Q.search(question))
+
+
+def states_people_count(sentence: str) -> bool:
+    """A figure of people: a number before a word for people ("20.000 khán giả", "300 người",
+    "two million visitors"), or a number beside a word that counts them ("killed 300")."""
+    return bool(_PEOPLE_COUNT.search(sentence)) or bool(_PEOPLE_CONTEXT.search(sentence) and re.search(r"\d", sentence))
+
+
 def misfit(question: str, sentence: str, title: str = "", context: str = "") -> str | None:
     """Why ``sentence`` cannot be the answer to ``question`` whatever its similarity, or None:
-    the question asks for a sum of money or a percentage that the sentence does not state, for
-    a whole year when the sentence is about part of one, or names an edition (the 31st) when the
-    sentence, or its article's title, names only another (``context``: the sentence's passage,
+    the question asks for a sum of money, a percentage or a number of people that the sentence
+    does not state, for a whole year when the sentence is about part of one, or names an edition
+    (the 31st) when the sentence, or its article's title, names only another (``context``: the sentence's passage,
     for a clause that names no period of its own). Only what the question's own words
     ask for is checked; a sentence that passes still has to convince the answerability model.
     (Any figure for "how many" is not required here: "how much of it is undeveloped?" — "large
@@ -312,6 +343,8 @@ def misfit(question: str, sentence: str, title: str = "", context: str = "") -> 
             return "is about part of the year"
     if other_edition(question, sentence, title):
         return "is about another edition"
+    if asks_people_count(question) and not states_people_count(sentence):
+        return "states no number of people"
     return None
 
 

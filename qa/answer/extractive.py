@@ -33,7 +33,8 @@ class Draft:
 # sentences of another edition or of part of the year had the answer's kind; None: the passages
 # were about another time (qa.answer.answerability.drop_other_times)
 _REFUSAL_DETAILS = (("is about another edition", "edition"), ("is about part of the year", "whole_year"),
-                    (None, "other_time"), ("states no sum of money", "money"), ("states no percentage", "percentage"))
+                    (None, "other_time"), ("states no sum of money", "money"), ("states no percentage", "percentage"),
+                    ("states no number of people", "people"))
 
 
 def refusal_message(language: str, unnamed: list[str] | None = None, detail: str | None = None) -> str:
