@@ -333,6 +333,26 @@ def test_a_question_naming_what_no_article_mentions_is_refused_and_says_so(sampl
     assert not r["refused"] and r["citations"][0]["doc_id"] == "hanoi-electric-buses", r["answer"]
 
 
+def test_a_vietnamese_question_refused_over_an_english_article_suggests_asking_in_english(sample_plus_english):
+    """Vietnamese questions over English text are refused far more often than English ones (the
+    mixed archive): the refusal says the closest article is in English; in English the question
+    reaches the English-over-English decision."""
+    from qa.answer.chain import Engine
+
+    settings, _ = sample_plus_english
+    engine = Engine.open(settings)
+    r = engine.ask("Xe buýt điện Hà Nội do hãng nào sản xuất?")
+    assert r["refused"] and not r["citations"], r["answer"]
+    assert r["trace"]["refusal_hint"] == "ask_in_english" and "hỏi lại bằng tiếng Anh" in r["answer"], r["trace"]
+    assert r["related"] and r["related"][0]["doc_id"] == "hanoi-electric-buses"
+    # a refusal whose reason is known says that instead; so does one whose closest article is Vietnamese
+    r = engine.ask("Nhà vận hành Kavaxo đưa vào hoạt động bao nhiêu tuyến xe buýt điện mới ở Hà Nội?")
+    assert r["refused"] and "refusal_hint" not in r["trace"] and "tiếng Anh" not in r["answer"], r["answer"]
+    r = engine.ask("Ai là giám đốc Sở Giao thông vận tải Hà Nội?")
+    assert r["refused"] and r["related"][0]["doc_id"] != "hanoi-electric-buses", r["answer"]
+    assert "refusal_hint" not in r["trace"] and "tiếng Anh" not in r["answer"], r["trace"]
+
+
 # ----------------------------------------------------------------------------- look-alike reports of other periods
 
 LOOKALIKES = {
