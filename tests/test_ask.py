@@ -131,6 +131,17 @@ def test_a_persons_words_on_a_topic_they_never_spoke_about_are_refused(engine):
     assert r["refused"] and not r["citations"], r["answer"]
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "known limit (#15): what is asked about a person the articles name (born when, graduated "
+    "where) is not in them; his words on diplomacy score p 0.69-0.72 against the Vietnamese "
+    "threshold 0.35 (name terms carry the word overlap), and a 'what year' misfit measured no gain"))
+@pytest.mark.parametrize("question", ["Thứ trưởng Lê Công Thành sinh năm nào?",
+                                      "Thứ trưởng Lê Công Thành tốt nghiệp trường đại học nào?"])
+def test_an_attribute_of_a_named_person_the_articles_do_not_give_is_refused(engine, question):
+    r = engine.ask(question)
+    assert r["refused"] and not r["citations"], r["answer"]
+
+
 def test_photo_captions_are_not_answers(engine):
     from qa.answer.answerability import is_caption
 
