@@ -360,14 +360,8 @@ def tune(
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-tune-", ignore_cleanup_errors=True)))
         root = index_dir or work
 
-        embedders: list[str] = []
-
         def engine_for(name: str, src: Path, id_fn=None):
-            from qa.answer.answerability import embedder_id
-
-            engine = _indexed_engine(base, root / name, src, id_fn)
-            embedders.append(embedder_id(engine.embedder))
-            return engine
+            return _indexed_engine(base, root / name, src, id_fn)
 
         def gather(name: str, engine, qs: list) -> None:
             with Progress(*cols, console=console, transient=True) as progress:
