@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -190,7 +191,7 @@ def sliced(samples: list[Sample], refused: list[bool]) -> dict[str, dict]:
     return out
 
 
-def cross_validate(samples: list[Sample], folds: int = 4, model_path=None) -> dict:
+def cross_validate(samples: list[Sample], folds: int = 4, model_path: Path | None = None) -> dict:
     """Fold estimate (model and threshold fitted on the other folds), in-sample, the current
     decision's rates, and the model trained on everything. ``model_path``: the model users get
     (``QA_ANSWERABILITY_MODEL``; default the shipped one), scored on the samples as it is."""
