@@ -217,6 +217,8 @@ def test_a_sentence_that_lacks_what_the_question_asks_for_cannot_answer():
     assert misfit("bao nhieu nguoi den san?", "Sân có 40.000 chỗ ngồi.") == "states no number of people"
     assert misfit("Có bao nhiêu người đến sân?", "Khoảng 40.000 cổ động viên đã đến sân.") is None
     assert misfit("How many medals did Vietnam win?", "Vietnam won 136 golds.") is None  # not a count of people
+    assert misfit("How many people's homes were damaged?", "The storm damaged 5,000 homes.") is None  # homes, not people
+    assert misfit("Đà Nẵng có bao nhiêu khách sạn 5 sao?", "Thành phố có 80 cơ sở lưu trú 5 sao.") is None  # hotels
     assert misfit(edition, "The ceremony drew 20,000 people.") is None  # names no edition: not contradicted
     assert misfit("Who opened the SEA Games?", "Hanoi hosted the 31st SEA Games in 2022.") is None
     kept, why = drop_misfits(pay, [(0.9, 0.9, 0.0, 1, "NVIDIA and VinBrain signed a deal."), (0.8, 0.8, 0.0, 2, "The deal was worth $200 million.")])

@@ -301,7 +301,9 @@ _PEOPLE_VI = (r"người|khán giả|cổ động viên|du khách|lượt khách
               r"cầu thủ|đại biểu|lao động|công nhân|nhân viên|cán bộ|bệnh nhân|nạn nhân|ca|trường hợp|trẻ em|cư dân|"
               r"thành viên|binh sĩ|quân|hành khách|cử tri|giáo viên|bác sĩ|tình nguyện viên|lượt|hộ|gia đình|dân")
 _PEOPLE_VI_ALL = _PEOPLE_VI + "|" + fold(_PEOPLE_VI)  # questions typed without diacritics
-_PEOPLE_Q = re.compile(rf"(?i)\bhow many (?:\w+ )?(?:{_PEOPLE_EN})\b|\b(?:bao nhiêu|bao nhieu|mấy) (?:{_PEOPLE_VI_ALL})\b")
+# not "how many people's homes" (homes are counted), nor "bao nhiêu khách sạn" (hotels)
+_PEOPLE_Q = re.compile(rf"(?i)\bhow many (?:\w+ )?(?:{_PEOPLE_EN})\b(?!['’]s)|"
+                       rf"\b(?:bao nhiêu|bao nhieu|mấy) (?:{_PEOPLE_VI_ALL})\b(?! (?:sạn|san)\b)")
 _COUNT_WORD = (r"\d[\d.,]*|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|trăm|nghìn|ngàn|vạn|triệu|tỷ|tỉ|chục|"
                r"two|three|four|five|six|seven|eight|nine|ten|hundreds?|thousands?|millions?|dozens?")
 _PEOPLE_COUNT = re.compile(rf"(?i)(?<!\w)(?:{_COUNT_WORD})(?:\s+\S+){{0,2}}?\s+(?:{_PEOPLE_EN}|{_PEOPLE_VI})(?!\w)")
