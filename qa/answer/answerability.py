@@ -87,11 +87,14 @@ _NOT_A_FIGURE = re.compile(
 )
 _YEAR_ONLY = re.compile(r"^(1[89]|20)\d{2}$")
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER_WORDS_EN = (r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
+                    r"eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|half|quarter")
+# ("năm", five, is left out: it is mostly "year")
+_NUMBER_WORDS_VI = r"hai|ba|bốn|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|vạn|triệu|tỷ|tỉ|chục|một nửa|gấp đôi|gấp ba"
 _NUMBER_WORDS = re.compile(
-    r"(?i)\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
-    r"eighty|ninety|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|half|quarter)\b|"
+    rf"(?i)\b({_NUMBER_WORDS_EN})\b|"
     # Vietnamese number words in lower case only: "Hai Phong", "Ba Vi" are places
-    r"\b(hai|ba|bốn|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|vạn|triệu|tỷ|tỉ|chục|một nửa|gấp đôi|gấp ba)\b"
+    rf"\b({_NUMBER_WORDS_VI})\b"
 )
 _ORDINAL_WORD = re.compile(r"(?i)\b(lần |hạng |vị trí )?thứ (nhất|hai|ba|tư|bốn|năm|sáu|bảy|tám|chín|mười)\b")
 
@@ -304,8 +307,7 @@ _PEOPLE_VI_ALL = _PEOPLE_VI + "|" + fold(_PEOPLE_VI)  # questions typed without 
 # not "how many people's homes" (homes are counted), nor "bao nhiêu khách sạn" (hotels)
 _PEOPLE_Q = re.compile(rf"(?i)\bhow many (?:\w+ )?(?:{_PEOPLE_EN})\b(?!['’]s)|"
                        rf"\b(?:bao nhiêu|bao nhieu|mấy) (?:{_PEOPLE_VI_ALL})\b(?! (?:sạn|san)\b)")
-_COUNT_WORD = (r"\d[\d.,]*|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|trăm|nghìn|ngàn|vạn|triệu|tỷ|tỉ|chục|"
-               r"two|three|four|five|six|seven|eight|nine|ten|hundreds?|thousands?|millions?|dozens?")
+_COUNT_WORD = rf"\d[\d.,]*|{_NUMBER_WORDS_EN}|{_NUMBER_WORDS_VI}|năm"  # "năm người": five people
 _PEOPLE_COUNT = re.compile(rf"(?i)(?<!\w)(?:{_COUNT_WORD})(?:\s+\S+){{0,2}}?\s+(?:{_PEOPLE_EN}|{_PEOPLE_VI})(?!\w)")
 _PEOPLE_CONTEXT = re.compile(r"(?i)\b(killed|killing|injured|injuring|death toll|died|attended by|attendance|population|"
                              r"làm chết|thiệt mạng|tử vong|bị thương|mất tích|dân số)\b")
