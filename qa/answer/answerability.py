@@ -93,7 +93,8 @@ _NUMBER_WORDS_EN = (r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve
 _NUMBER_WORDS_VI = r"hai|ba|bốn|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|vạn|triệu|tỷ|tỉ|chục|một nửa|gấp đôi|gấp ba"
 _NUMBER_WORDS = re.compile(
     rf"(?i)\b({_NUMBER_WORDS_EN})\b|"
-    # Vietnamese number words in lower case only: "Hai Phong", "Ba Vi" are places
+    # Vietnamese number words in any case, as a sentence may start with one ("Hai người…"); the
+    # price: a place such as "Hai Phong" or "Ba Vi" counts as a figure word too
     rf"\b({_NUMBER_WORDS_VI})\b"
 )
 _ORDINAL_WORD = re.compile(r"(?i)\b(lần |hạng |vị trí )?thứ (nhất|hai|ba|tư|bốn|năm|sáu|bảy|tám|chín|mười)\b")

@@ -24,6 +24,7 @@ Nothing here knows an event or a name: only calendar words, pronouns and functio
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from qa.constraints import question_constraints
 from qa.text import fold
@@ -201,9 +202,11 @@ def _swap_time(previous: str, time_text: str, language: str) -> str:
 _SWAP_TAIL = re.compile(r"(?i)\s*(thì sao|thì thế nào|thì như thế nào|thế nào|ra sao|nữa|thì|then|too|as well)?\s*[?.!]*\s*$")
 
 
-def _own_names(question: str) -> list[str]:
-    """The names a question gives itself (its capitalised runs, question words aside)."""
-    return [" ".join(words) for words in (_trim(run, pronouns=True) for run in _name_runs(question)) if words]
+@lru_cache(maxsize=256)
+def _own_names(question: str) -> tuple[str, ...]:
+    """The names a question gives itself (its capitalised runs, question words aside); computed
+    once per text (a follow-up's rewrite and :func:`condense` both read it)."""
+    return tuple(" ".join(words) for words in (_trim(run, pronouns=True) for run in _name_runs(question)) if words)
 
 
 def _new_subject(question: str) -> str | None:

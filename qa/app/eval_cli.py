@@ -460,13 +460,14 @@ def refusal(
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-refusal-", ignore_cleanup_errors=True)))
         root = index_dir or work
 
-        embedders: list[str] = []
+        trained_with = ""  # every engine is opened with the same settings, so the same embedder
 
         def engine_for(name: str, src: Path, id_fn=None):
+            nonlocal trained_with
             from qa.answer.answerability import embedder_id
 
             engine = _indexed_engine(base, root / name, src, id_fn)
-            embedders.append(embedder_id(engine.embedder))
+            trained_with = trained_with or embedder_id(engine.embedder)
             return engine
 
         def gather(name: str, engine, qs: list, source: str) -> None:
@@ -573,7 +574,7 @@ def refusal(
     report["seconds"] = round(time.perf_counter() - t0, 1)
     if train_out:
         # the similarity features are the embedder's: the model is calibrated for it alone
-        model.meta["embedder"] = embedders[0] if embedders else ""
+        model.meta["embedder"] = trained_with
         _write(train_out, json.dumps(model.to_json(), ensure_ascii=False, indent=1) + "\n")
         console.print(f"answerability model: {escape(str(train_out))} (thresholds {model.thresholds or model.threshold})")
     if json_out:

@@ -188,11 +188,13 @@ def train(samples: list[Sample]) -> Model:
 
 def twins(samples: list[Sample]) -> list[tuple[Sample, Sample]]:
     """(question, the same question asked in the language the hint suggests): pairs of samples of
-    one source and article whose ids differ only by their language suffix (``…vi`` / ``…en``, as
+    the mixed archive (:data:`MEASURED_ONLY`: the Vietnamese-only one has no English article to
+    suggest) of one article whose ids differ only by their language suffix (``…vi`` / ``…en``, as
     the XQuAD sets name them) and whose languages the hint joins
     (:data:`qa.answer.extractive.ASK_AGAIN_IN`)."""
     from qa.answer.extractive import ASK_AGAIN_IN
 
+    samples = [s for s in samples if s.source in MEASURED_ONLY]
     by_id = {(s.source, s.article, s.qid): s for s in samples}
     out = []
     for s in samples:
