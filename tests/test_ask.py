@@ -174,7 +174,7 @@ def test_a_sentence_that_lacks_what_the_question_asks_for_cannot_answer():
     """A sum of money, a percentage, a figure, a whole year: what the question's words ask for
     must be in the sentence (news-dev: "How much did X pay for Y?" was answered with "X and Y
     signed an agreement", a whole-year question with a quarter's figure)."""
-    from qa.answer.answerability import drop_misfits, misfit
+    from qa.answer.answerability import asks_people_count, drop_misfits, misfit
 
     pay = "How much did NVIDIA pay to acquire the startup VinBrain?"
     assert misfit(pay, "NVIDIA signed an agreement with the Government during Jensen Huang's second visit.")
@@ -221,6 +221,18 @@ def test_a_sentence_that_lacks_what_the_question_asks_for_cannot_answer():
     assert misfit("Đà Nẵng có bao nhiêu khách sạn 5 sao?", "Thành phố có 80 cơ sở lưu trú 5 sao.") is None  # hotels
     assert misfit(edition, "The ceremony drew 20,000 people.") is None  # names no edition: not contradicted
     assert misfit("Who opened the SEA Games?", "Hanoi hosted the 31st SEA Games in 2022.") is None
+    # the same count asked as "the number of …", "the death toll", "số … là bao nhiêu"
+    storm = "HCMC – Super Typhoon Noru made landfall in the central region at daybreak today."
+    for asked in ("What was the death toll of Typhoon Noru?", "What was the number of visitors to Ha Long Bay?",
+                  "Số người tử vong do bão Noru là bao nhiêu?", "so nguoi mat tich la bao nhieu"):
+        assert misfit(asked, storm) == "states no number of people", asked
+        assert misfit(asked, "Bão Noru làm 57 người bị thương, 4 người mất tích.") is None, asked
+    # "trong số" is "among", "khách sạn" hotels, "kinh tế số" the digital economy, homes are not people
+    for other in ("Trong số cư dân Warsaw, bao nhiêu phần trăm theo Công giáo?", "Số khách sạn 5 sao là bao nhiêu?",
+                  "Kinh tế số có bao nhiêu doanh nghiệp?", "What was the number of people's homes damaged?"):
+        assert not asks_people_count(other), other
+    assert misfit("Số khách sạn 5 sao là bao nhiêu?", storm) is None
+    assert misfit("What was the number of people's homes damaged?", storm) is None
     kept, why = drop_misfits(pay, [(0.9, 0.9, 0.0, 1, "NVIDIA and VinBrain signed a deal."), (0.8, 0.8, 0.0, 2, "The deal was worth $200 million.")])
     assert [x[4] for x in kept] == ["The deal was worth $200 million."] and why == {"states no sum of money": 1}
 

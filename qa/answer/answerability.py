@@ -314,9 +314,17 @@ _PEOPLE_CONTEXT = re.compile(r"(?i)\b(killed|killing|injured|injuring|death toll
                              r"làm chết|thiệt mạng|tử vong|bị thương|mất tích|dân số)\b")
 
 
+# the same asked as "the number of …" / "số … là bao nhiêu" / "the death toll"
+_PEOPLE_NUMBER_Q = re.compile(rf"(?i)\b(?:death toll|number of (?:\w+ )?(?:{_PEOPLE_EN})\b(?!['’]s))")
+_PEOPLE_NUMBER_VI = re.compile(rf"(?i)(?<!\w)(?<!trong )(?:số|so) (?:{_PEOPLE_VI_ALL})(?!\w)(?! (?:sạn|san)\b)")
+_HOW_MUCH_VI = re.compile(r"(?i)\b(bao nhiêu|bao nhieu|mấy)\b")
+
+
 def asks_people_count(question: str) -> bool:
-    """"How many people / visitors …", "bao nhiêu người / khán giả …"."""
-    return bool(_PEOPLE_Q.search(question))
+    """"How many people / visitors …", "bao nhiêu người / khán giả …", "the number of victims",
+    "the death toll", "số người tử vong là bao nhiêu"."""
+    return bool(_PEOPLE_Q.search(question) or _PEOPLE_NUMBER_Q.search(question)
+                or (_PEOPLE_NUMBER_VI.search(question) and _HOW_MUCH_VI.search(question)))
 
 
 def states_people_count(sentence: str) -> bool:
