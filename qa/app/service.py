@@ -179,7 +179,9 @@ class Service:
 
         model = load_model(s.answerability_model)
         out: dict[str, Any] = {"decision": "model", "model": str(s.answerability_model or "shipped"),
-                               "trained_with": model.meta.get("embedder") if model is not None else None}
+                               "trained_with": model.meta.get("embedder") if model is not None else None,
+                               # the least probability at which a refusal suggests asking in English
+                               "hint_floor": dict(model.hint_floor) if model is not None else {}}
         why = calibration_mismatch(model, engine.embedder) if model is not None else None
         if why:
             out["warning"] = why
