@@ -227,6 +227,12 @@ def test_a_sentence_that_lacks_what_the_question_asks_for_cannot_answer():
                   "Số người tử vong do bão Noru là bao nhiêu?", "so nguoi mat tich la bao nhieu"):
         assert misfit(asked, storm) == "states no number of people", asked
         assert misfit(asked, "Bão Noru làm 57 người bị thương, 4 người mất tích.") is None, asked
+    # beside "dân số" / "population", a share, a year or a code is not a count of people
+    users = "Việt Nam có bao nhiêu người dùng 5G?"
+    assert misfit(users, "Theo kế hoạch, đến giữa 2026, mạng 5G của VNPT sẽ phủ 55-60% dân số.") == "states no number of people"
+    assert misfit(users, "These localities account for 40 per cent of its population.") == "states no number of people"
+    assert misfit(users, "Mạng 5G Viettel đã có 3 triệu người dùng.") is None
+    assert misfit(users, "Dân số tăng 1,2% lên 98 triệu.") is None
     # "trong số" is "among", "khách sạn" hotels, "kinh tế số" the digital economy, homes are not people
     for other in ("Trong số cư dân Warsaw, bao nhiêu phần trăm theo Công giáo?", "Số khách sạn 5 sao là bao nhiêu?",
                   "Kinh tế số có bao nhiêu doanh nghiệp?", "What was the number of people's homes damaged?"):

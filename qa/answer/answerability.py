@@ -327,10 +327,17 @@ def asks_people_count(question: str) -> bool:
                 or (_PEOPLE_NUMBER_VI.search(question) and _HOW_MUCH_VI.search(question)))
 
 
+_COUNT_NUMBER = re.compile(r"(?<![\w.,])\d[\d.,]*(?![\w%])")  # a number of its own: not "5G", "COVID-19"
+_SHARE = re.compile(r"(?i)\d[\d.,]*(?:\s*[-–]\s*\d[\d.,]*)?\s*(?:%|phần trăm|per ?cent)")
+
+
 def states_people_count(sentence: str) -> bool:
     """A figure of people: a number before a word for people ("20.000 khán giả", "300 người",
     "two million visitors"), or a number beside a word that counts them ("killed 300")."""
-    return bool(_PEOPLE_COUNT.search(sentence)) or bool(_PEOPLE_CONTEXT.search(sentence) and re.search(r"\d", sentence))
+    # beside such a word, a share, a year or a code is not a count ("đến giữa 2026, mạng 5G … phủ
+    # 55-60% dân số")
+    return bool(_PEOPLE_COUNT.search(sentence)) or bool(_PEOPLE_CONTEXT.search(sentence)
+                                                        and _COUNT_NUMBER.search(_YEAR_WORD.sub(" ", _SHARE.sub(" ", sentence))))
 
 
 def misfit(question: str, sentence: str, title: str = "", context: str = "") -> str | None:
