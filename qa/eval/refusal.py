@@ -206,33 +206,42 @@ def twins(samples: list[Sample]) -> list[tuple[Sample, Sample]]:
     return out
 
 
+def _hint_cases(pairs: list[tuple[Sample, Sample]], model: Model) -> list[tuple[float, bool, bool]]:
+    """(probability, answerable, answered when asked again) of each refusal that may suggest asking
+    again: refused by ``model`` (not forced) and its closest article in the twin's language."""
+    out = []
+    for s, twin in pairs:
+        if s.forced or s.closest_language != twin.language:
+            continue
+        p = model.probability(s.x)
+        if p < model.threshold_for(s.language):
+            out.append((p, s.answerable, not (twin.forced or model.refuses(twin.x, twin.language))))
+    return out
+
+
+def _outcomes(cases: list[tuple[float, bool, bool]], floor: float | None) -> dict:
+    shown = [c for c in cases if floor is not None and c[0] >= floor]
+    right = sum(1 for _, answerable, answered in shown if answered and answerable)
+    wrong = sum(1 for _, answerable, answered in shown if answered and not answerable)
+    return {"hinted": len(shown), "right": right, "wrong": wrong, "net": round(right - WRONG_ANSWER_COST * wrong, 1)}
+
+
 def hint_outcomes(pairs: list[tuple[Sample, Sample]], model: Model, floor: float | None) -> dict:
     """What following the suggestion gives: of the refused questions whose closest article is in
     the other language and whose probability reaches ``floor`` (the hint is shown), how many are
     answered when asked again, rightly (``right``) and wrongly (``wrong``)."""
-    hinted = right = wrong = 0
-    for s, twin in pairs:
-        if floor is None or s.forced or s.closest_language != twin.language:
-            continue
-        p = model.probability(s.x)
-        if p >= model.threshold_for(s.language) or p < floor:
-            continue
-        hinted += 1
-        if not (twin.forced or model.refuses(twin.x, twin.language)):
-            right += s.answerable
-            wrong += not s.answerable
-    return {"hinted": hinted, "right": right, "wrong": wrong, "net": round(right - WRONG_ANSWER_COST * wrong, 1)}
+    return _outcomes(_hint_cases(pairs, model), floor)
 
 
 def choose_hint_floor(pairs: list[tuple[Sample, Sample]], model: Model, language: str = "vi") -> float | None:
     """The least probability at which a refusal suggests asking again: the one at which following
     the suggestions gains the most, a wrong answer costing :data:`WRONG_ANSWER_COST` right ones
     (ties: the higher floor, fewer suggestions). None when no floor gains anything."""
-    probs = sorted({round(model.probability(s.x), 4) for s, _ in pairs if s.language == language})
     mine = [(s, t) for s, t in pairs if s.language == language]
+    cases = _hint_cases(mine, model)  # each probability and outcome once, whatever the floor
     best, best_net = None, 0.0
-    for f in probs:
-        net = hint_outcomes(mine, model, f)["net"]
+    for f in sorted({round(model.probability(s.x), 4) for s, _ in mine}):
+        net = _outcomes(cases, f)["net"]
         if net > best_net or (net == best_net and best is not None and f > best):
             best, best_net = f, net
     return best
@@ -294,13 +303,13 @@ def cross_validate(samples: list[Sample], folds: int = 4, model_path: Path | Non
         if pairs:
             hint_parts.append(_held_out_hint(pairs, m, k, folds))
     hint_held = _sum_outcomes(hint_parts)
-    final = train([s for s in samples if s.source not in MEASURED_ONLY])
+    fitted = [s for s in samples if s.source not in MEASURED_ONLY]
+    final = train(fitted)
     if pairs:
         floor = choose_hint_floor(pairs, final)
         if floor is not None:
             final.hint_floor = {"vi": floor}
     in_sample = [s.forced or final.refuses(s.x, s.language) for s in samples]
-    fitted = [s for s in samples if s.source not in MEASURED_ONLY]
     fitted_held = [r for s, r in zip(samples, held) if s.source not in MEASURED_ONLY]
     fitted_in = [r for s, r in zip(samples, in_sample) if s.source not in MEASURED_ONLY]
     final.meta = {"samples": len(fitted), "articles": len({(s.source.split('-')[0], s.article) for s in fitted}),
