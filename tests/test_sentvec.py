@@ -21,10 +21,14 @@ def test_default_is_ingest():
 
 
 def _units(store) -> set[str]:
-    from qa.index.sentvec import answer_units
+    """What the extractive answer scores: the passages' sentences and the articles' headlines."""
+    from qa.index.sentvec import answer_units, title_unit
 
-    texts = store.chunk_texts_of(list(store.manifest(refresh=True)))
-    return {u for t in texts for u in answer_units(t)}
+    docs = list(store.manifest(refresh=True))
+    texts = store.chunk_texts_of(docs)
+    heads = {title_unit(t) for t in store.chunk_texts_of(docs, titles=True)[len(texts):]} - {None}
+    assert heads  # the sample's two headlines
+    return {u for t in texts for u in answer_units(t)} | heads
 
 
 def test_ingest_fills_the_cache_after_commit_and_answers_embed_no_sentence(tmp_path):

@@ -118,6 +118,10 @@ def render_source(c: dict, lang: str) -> str:
         if link else ""
     )
     text = str(c.get("text") or "")
+    quote = " ".join(str(c.get("quote") or "").split())
+    heading = str(c.get("title") or c.get("doc_id"))
+    # a quoted headline is marked where it is shown: in the source's heading
+    title = f'<mark class="qa-quote">{esc(heading)}</mark>' if quote and quote == " ".join(heading.split()) else esc(heading)
     excerpt = highlight(text, str(c.get("quote") or ""), _CONTEXT)
     full = ""
     if len(text) > len(excerpt):  # the excerpt is trimmed: offer the whole passage
@@ -126,7 +130,7 @@ def render_source(c: dict, lang: str) -> str:
     return (
         f'<div class="qa-source qa-src-{n}">'
         f'<div class="qa-source-head"><span class="qa-n">{n}</span>'
-        f'<span class="qa-title">{esc(c.get("title") or c.get("doc_id"))}</span>{support_mark(c, t)}{link_html}</div>'
+        f'<span class="qa-title">{title}</span>{support_mark(c, t)}{link_html}</div>'
         f'{_byline(c)}<div class="qa-passage">{excerpt}</div>{full}</div>'
     )
 

@@ -37,8 +37,16 @@ MIN_UNIT_CHARS = 12  # shorter pieces are never scored by the extractive answer
 #: :mod:`qa.text`): the next ``qa ingest`` embeds the units an older cache lacks, for every
 #: document, not only the new ones. Else answers over an older index would embed them at
 #: question time within a budget, and differ from one run to the next as the cache fills.
-#: 2: "Sept.", "Mr.", "No.", "TP." no longer end a sentence.
-UNITS_VERSION = "2"
+#: 2: "Sept.", "Mr.", "No.", "TP." no longer end a sentence. 3: headlines (:func:`title_unit`).
+UNITS_VERSION = "3"
+TITLE_MIN_WORDS = 5  # a shorter title names a topic ("Nikola Tesla"), it states nothing
+
+
+def title_unit(title: str | None) -> str | None:
+    """An article's headline as the extractive answer scores it (a headline often states the
+    story's key fact alone), or None when it is too short to state anything."""
+    t = " ".join((title or "").split())
+    return t if len(t.split()) >= TITLE_MIN_WORDS and len(t) >= MIN_UNIT_CHARS else None
 
 
 def answer_units(text: str) -> list[str]:

@@ -451,7 +451,7 @@ def fill_sentence_vectors(store: Store, sentvec, embedder: Embedder, doc_ids: li
     Streams over the documents a page at a time (memory stays flat) and stores each batch
     as soon as it is embedded, so an interrupted run keeps what it did.
     """
-    from qa.index.sentvec import answer_units
+    from qa.index.sentvec import answer_units, title_unit
 
     progress = progress or Progress()
     page_docs = 64
@@ -469,7 +469,8 @@ def fill_sentence_vectors(store: Store, sentvec, embedder: Embedder, doc_ids: li
 
     for k, page in enumerate(pages):
         texts = store.chunk_texts_of(page)
-        units = sentvec.missing([u for t in texts for u in answer_units(t)])
+        heads = [title_unit(t) for t in store.chunk_texts_of(page, titles=True)[len(texts):]]
+        units = sentvec.missing([u for t in texts for u in answer_units(t)] + [h for h in heads if h])
         pending = set(todo)
         units = [u for u in units if u not in pending]
         # the total is known only page by page: extrapolated from the pages seen so far
