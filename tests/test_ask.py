@@ -447,6 +447,11 @@ def test_a_fact_only_the_headline_states_is_quoted_from_the_headline(tmp_path, n
     assert not r["refused"] and r["answer"].startswith("Sạt lở đất ở Lào Cai: 9 người đang mất tích [1]"), (r["answer"], r["trace"].get("probability"))
     assert r["citations"][0]["doc_id"] == "sat-lo-lao-cai-9-nguoi-mat-tich"
     assert r["citations"][0]["title"] == "Sạt lở đất ở Lào Cai: 9 người đang mất tích"
+    # the UI marks the quoted headline where it shows it, in the source's heading
+    from qa.app.ui import render_source
+
+    shown = render_source(r["citations"][0], "vi")
+    assert '<span class="qa-title"><mark class="qa-quote">Sạt lở đất ở Lào Cai: 9 người đang mất tích</mark></span>' in shown
     # what neither the headline nor the body states is still refused
     r = engine.ask("Bao nhiêu người chết trong vụ sạt lở đất ở Lào Cai?")
     assert r["refused"], r["answer"]
