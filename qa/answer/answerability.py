@@ -305,9 +305,10 @@ _PEOPLE_VI = (r"người|khán giả|cổ động viên|du khách|lượt khách
               r"cầu thủ|đại biểu|lao động|công nhân|nhân viên|cán bộ|bệnh nhân|nạn nhân|ca|trường hợp|trẻ em|cư dân|"
               r"thành viên|binh sĩ|quân|hành khách|cử tri|giáo viên|bác sĩ|tình nguyện viên|lượt|hộ|gia đình|dân")
 _PEOPLE_VI_ALL = _PEOPLE_VI + "|" + fold(_PEOPLE_VI)  # questions typed without diacritics
+_NOT_HOTEL = r"(?! (?:sạn|san)\b)"  # "khách" of "khách sạn" (hotels) is no guest
 # not "how many people's homes" (homes are counted), nor "bao nhiêu khách sạn" (hotels)
 _PEOPLE_Q = re.compile(rf"(?i)\bhow many (?:\w+ )?(?:{_PEOPLE_EN})\b(?!['’]s)|"
-                       rf"\b(?:bao nhiêu|bao nhieu|mấy) (?:{_PEOPLE_VI_ALL})\b(?! (?:sạn|san)\b)")
+                       rf"\b(?:bao nhiêu|bao nhieu|mấy) (?:{_PEOPLE_VI_ALL})\b{_NOT_HOTEL}")
 _COUNT_WORD = rf"\d[\d.,]*|{_NUMBER_WORDS_EN}|{_NUMBER_WORDS_VI}|năm"  # "năm người": five people
 _PEOPLE_COUNT = re.compile(rf"(?i)(?<!\w)(?:{_COUNT_WORD})(?:\s+\S+){{0,2}}?\s+(?:{_PEOPLE_EN}|{_PEOPLE_VI})(?!\w)")
 _PEOPLE_CONTEXT = re.compile(r"(?i)\b(killed|killing|injured|injuring|death toll|died|attended by|attendance|population|"
@@ -316,7 +317,7 @@ _PEOPLE_CONTEXT = re.compile(r"(?i)\b(killed|killing|injured|injuring|death toll
 
 # the same asked as "the number of …" / "số … là bao nhiêu" / "the death toll"
 _PEOPLE_NUMBER_Q = re.compile(rf"(?i)\b(?:death toll|number of (?:\w+ )?(?:{_PEOPLE_EN})\b(?!['’]s))")
-_PEOPLE_NUMBER_VI = re.compile(rf"(?i)(?<!\w)(?<!trong )(?:số|so) (?:{_PEOPLE_VI_ALL})(?!\w)(?! (?:sạn|san)\b)")
+_PEOPLE_NUMBER_VI = re.compile(rf"(?i)(?<!\w)(?<!trong )(?:số|so) (?:{_PEOPLE_VI_ALL})(?!\w){_NOT_HOTEL}")
 _HOW_MUCH_VI = re.compile(r"(?i)\b(bao nhiêu|bao nhieu|mấy)\b")
 
 

@@ -565,7 +565,7 @@ def refusal(
             _fail(f"cannot read the model {hint_floor_into}: {exc}")
         pairs = rf.twins(samples)
         floor = rf.choose_hint_floor(pairs, target)
-        target.hint_floor = {"vi": floor} if floor is not None else {}
+        target.hint_floor = {rf.hinted_language(): floor} if floor is not None else {}
         target.meta["hint"] = {"pairs": len(pairs), "in_sample": rf.hint_outcomes(pairs, target, floor),
                                "cross_validated": rf.held_out_hint(pairs, target, folds)}
         _write(hint_floor_into, json.dumps(target.to_json(), ensure_ascii=False, indent=1) + "\n")

@@ -186,6 +186,14 @@ def train(samples: list[Sample]) -> Model:
     return model
 
 
+def hinted_language() -> str:
+    """The question language whose refusals may suggest asking again in another: the one pair of
+    :data:`qa.answer.extractive.ASK_AGAIN_IN` (vi → en). A model's ``hint_floor`` is keyed by it."""
+    from qa.answer.extractive import ASK_AGAIN_IN
+
+    return next(iter(ASK_AGAIN_IN))[0]
+
+
 def twins(samples: list[Sample]) -> list[tuple[Sample, Sample]]:
     """(question, the same question asked in the language the hint suggests): pairs of samples of
     the mixed archive (:data:`MEASURED_ONLY`: the Vietnamese-only one has no English article to
@@ -233,10 +241,12 @@ def hint_outcomes(pairs: list[tuple[Sample, Sample]], model: Model, floor: float
     return _outcomes(_hint_cases(pairs, model), floor)
 
 
-def choose_hint_floor(pairs: list[tuple[Sample, Sample]], model: Model, language: str = "vi") -> float | None:
-    """The least probability at which a refusal suggests asking again: the one at which following
-    the suggestions gains the most, a wrong answer costing :data:`WRONG_ANSWER_COST` right ones
-    (ties: the higher floor, fewer suggestions). None when no floor gains anything."""
+def choose_hint_floor(pairs: list[tuple[Sample, Sample]], model: Model, language: str | None = None) -> float | None:
+    """The least probability at which a refusal suggests asking again (questions in ``language``,
+    default :func:`hinted_language`): the one at which following the suggestions gains the most,
+    a wrong answer costing :data:`WRONG_ANSWER_COST` right ones (ties: the higher floor, fewer
+    suggestions). None when no floor gains anything."""
+    language = language or hinted_language()
     mine = [(s, t) for s, t in pairs if s.language == language]
     cases = _hint_cases(mine, model)  # each probability and outcome once, whatever the floor
     best, best_net = None, 0.0
@@ -308,7 +318,7 @@ def cross_validate(samples: list[Sample], folds: int = 4, model_path: Path | Non
     if pairs:
         floor = choose_hint_floor(pairs, final)
         if floor is not None:
-            final.hint_floor = {"vi": floor}
+            final.hint_floor = {hinted_language(): floor}
     in_sample = [s.forced or final.refuses(s.x, s.language) for s in samples]
     fitted_held = [r for s, r in zip(samples, held) if s.source not in MEASURED_ONLY]
     fitted_in = [r for s, r in zip(samples, in_sample) if s.source not in MEASURED_ONLY]
@@ -316,7 +326,7 @@ def cross_validate(samples: list[Sample], folds: int = 4, model_path: Path | Non
                   "folds": folds, "cross_validated": rates(fitted, fitted_held), "in_sample": rates(fitted, fitted_in)}
     if pairs:
         final.meta["hint"] = {"pairs": len(pairs), "cross_validated": hint_held,
-                              "in_sample": hint_outcomes(pairs, final, final.hint_floor.get("vi"))}
+                              "in_sample": hint_outcomes(pairs, final, final.hint_floor.get(hinted_language()))}
     from qa.answer.answerability import load_model
 
     shipped = load_model(model_path)
@@ -331,7 +341,7 @@ def cross_validate(samples: list[Sample], folds: int = 4, model_path: Path | Non
         # the ask-again suggestion: its floor chosen on the training folds, outcomes on the held-out ones
         # (shipped_folds: the shipped model's weights, its floor chosen on the training folds)
         "hint": ({"cross_validated": hint_held, "in_sample": final.meta["hint"]["in_sample"],
-                  "shipped": hint_outcomes(pairs, shipped, shipped.hint_floor.get("vi")) if shipped is not None else None,
+                  "shipped": hint_outcomes(pairs, shipped, shipped.hint_floor.get(hinted_language())) if shipped is not None else None,
                   "shipped_folds": held_out_hint(pairs, shipped, folds) if shipped is not None else None}
                  if pairs else None),
         "model": final,
