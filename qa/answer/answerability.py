@@ -363,8 +363,9 @@ def misfit(question: str, sentence: str, title: str = "", context: str = "") -> 
     """Why ``sentence`` cannot be the answer to ``question`` whatever its similarity, or None:
     the question asks for a sum of money, a percentage or a number of people that the sentence
     does not state (or counts other casualties: the injured for the dead), for a whole year
-    when the sentence is about part of one, or names an edition (the 31st) when the sentence, or its article's title, names only another
-    (``context``: the sentence's passage, for a clause that names no period of its own). Only
+    when the sentence is about part of one, or names an edition (the 31st) when the sentence,
+    or its article's title, names only another (``context``: the sentence's passage, for a
+    clause that names no period of its own). Only
     what the question's own words ask for is checked; a sentence that passes still has to
     convince the answerability model.
     (Any figure for "how many" is not required here: "how much of it is undeveloped?" — "large
