@@ -47,8 +47,14 @@ def isolated_env(tmp_path_factory):
     mp.setenv("HF_HUB_OFFLINE", "1")
     mp.setenv("TRANSFORMERS_OFFLINE", "1")
     mp.setenv("ANONYMIZED_TELEMETRY", "False")
+    # tests write their indexes and caches under tmp: the checkout's default index folder
+    # (the user's own archive) must come out as it went in
+    default_index = PROJECT_ROOT / "vectorstore"
+    before = sorted(p.name for p in default_index.iterdir()) if default_index.is_dir() else []
     yield
     mp.undo()
+    after = sorted(p.name for p in default_index.iterdir()) if default_index.is_dir() else []
+    assert after == before, f"tests wrote into {default_index}: {sorted(set(after) - set(before))}"
 
 
 def make_settings(index_dir: Path, **overrides):

