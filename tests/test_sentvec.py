@@ -24,9 +24,8 @@ def _units(store) -> set[str]:
     """What the extractive answer scores: the passages' sentences and the articles' headlines."""
     from qa.index.sentvec import answer_units, title_unit
 
-    docs = list(store.manifest(refresh=True))
-    texts = store.chunk_texts_of(docs)
-    heads = {title_unit(t) for t in store.chunk_texts_of(docs, titles=True)[len(texts):]} - {None}
+    texts, titles = store.chunk_texts_and_titles(list(store.manifest(refresh=True)))
+    heads = {title_unit(t) for t in titles} - {None}
     assert heads  # the sample's two headlines
     return {u for t in texts for u in answer_units(t)} | heads
 

@@ -270,7 +270,8 @@ class ExtractiveGenerator:
         from qa.answer.answerability import fit_sentences, quote_order
 
         scored, vectors = self.scored_with_vectors(question, language, passages)
-        every, (scored, other_times, misfits) = scored, fit_sentences(question, passages, scored)
+        every = scored  # before the sentences that cannot answer are left out
+        scored, other_times, misfits = fit_sentences(question, passages, scored)
         ok, verdict = self.answerable(question, language, passages, scored, vectors)
         if verdict.get("unnamed") and (other_times or misfits):
             from qa.answer.answerability import unnamed

@@ -599,19 +599,16 @@ class Store:
         by_id = {i: Hit(i, t or "", m or {}, 0.0) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
         return [by_id[i] for i in ids if i in by_id]
 
-    def chunk_texts_of(self, doc_ids: list[str], titles: bool = False) -> list[str]:
-        """Texts of the committed chunks of these documents (and, with ``titles``, the titles
-        of their body chunks' documents, once each, after them)."""
+    def chunk_texts_and_titles(self, doc_ids: list[str]) -> tuple[list[str], list[str]]:
+        """Texts of the committed chunks of these documents, and the titles of their body
+        chunks' documents (once each), from one read."""
         if not doc_ids:
-            return []
+            return [], []
         where = {"doc_id": doc_ids[0]} if len(doc_ids) == 1 else {"doc_id": {"$in": list(doc_ids)}}
         got = self.chunks.get(where=where, include=["documents", "metadatas"])
         hits = self.committed([Hit(i, t or "", m or {}, 0.0) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])])
-        out = [h.text for h in hits]
-        if titles:
-            out += list(dict.fromkeys(str(h.meta.get("title") or "") for h in hits
-                                      if h.meta.get("kind", "body") == "body" and h.meta.get("title")))
-        return out
+        titles = dict.fromkeys(str(h.meta["title"]) for h in hits if h.meta.get("kind", "body") == "body" and h.meta.get("title"))
+        return [h.text for h in hits], list(titles)
 
     def committed(self, hits: list[Hit]) -> list[Hit]:
         """Keep only chunks of the committed version of their document (its hash, its positions).

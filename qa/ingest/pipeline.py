@@ -468,9 +468,9 @@ def fill_sentence_vectors(store: Store, sentvec, embedder: Embedder, doc_ids: li
         progress.sentences_done(len(part))
 
     for k, page in enumerate(pages):
-        texts = store.chunk_texts_of(page)
-        heads = [title_unit(t) for t in store.chunk_texts_of(page, titles=True)[len(texts):]]
-        units = sentvec.missing([u for t in texts for u in answer_units(t)] + [h for h in heads if h])
+        texts, titles = store.chunk_texts_and_titles(page)
+        heads = [h for h in map(title_unit, titles) if h]
+        units = sentvec.missing([u for t in texts for u in answer_units(t)] + heads)
         pending = set(todo)
         units = [u for u in units if u not in pending]
         # the total is known only page by page: extrapolated from the pages seen so far
