@@ -30,6 +30,13 @@ def fold(text: str) -> str:
     return text.replace("đ", "d")
 
 
+def strip_diacritics(text: str) -> str:
+    """The text as typed without Vietnamese diacritics, case kept: 'Lê Công Thành' → 'Le Cong Thanh'."""
+    text = unicodedata.normalize("NFD", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    return unicodedata.normalize("NFC", text.replace("đ", "d").replace("Đ", "D"))
+
+
 def has_diacritics(text: str) -> bool:
     """True when the text has any Vietnamese diacritic (or đ): 'Lê' yes, 'Le' no."""
     return fold(text) != text.lower()

@@ -48,7 +48,7 @@ from qa.answer.llm import (
 )
 from qa.answer.followup import condense, keeps_referent, standalone as standalone_question
 from qa.answer.prompts import prompt_id
-from qa.answer.retrieval import NewsRetriever, Passage
+from qa.answer.retrieval import NewsRetriever, Passage, passage_language
 from qa.index.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def _ms(t0: float) -> float:
 
 
 RELATED = 3  # articles a refusal lists
+RESTORE_PASSAGES = 20  # passages whose wording restores a question typed without diacritics
 
 
 def related_articles(passages: list[Passage], n: int = RELATED) -> list[dict]:
@@ -87,7 +88,8 @@ class Turn:
     ============  ===========================================  ==========================================
     step          reads                                        fills
     ============  ===========================================  ==========================================
-    prepare       the request: question, history, language,    ``language``, ``query``, ``asked``,
+    prepare       the request: question, history, language,    ``question`` (diacritics restored), ``typed``,
+                                                               ``language``, ``query``, ``asked``,
                   filters, as_of                               ``condense``, ``llm_down``, ``filters``,
                                                                ``time``, ``recency``, ``resolved_question``
     retrieve      ``query``, ``language``, ``filters``,        ``passages``, ``retrieve_ms``
@@ -103,7 +105,7 @@ class Turn:
     ============  ===========================================  ==========================================
     """
 
-    question: str  #: the user's turn, whitespace-normalised
+    question: str  #: the user's turn, whitespace-normalised (diacritics restored when typed without: ``typed``)
     history: list[dict]  #: earlier turns, ``{"role", "content"}``
     language: str  #: "vi" | "en": the answer's language (given, or detected from the question)
     t0: float  #: perf_counter at the start (for ``timings_ms.total``)
@@ -125,6 +127,7 @@ class Turn:
     recency: bool = False  #: the question asks for the latest: newer articles first among the relevant
     asked: str = ""  #: what the answer addresses: a follow-up made standalone (times and ellipsis filled in), without names
     resolved_question: str = ""  #: the question (or ``asked``) with relative years/quarters/months made absolute
+    typed: str = ""  #: the question as typed (differs from ``question`` when its diacritics were restored)
 
 
 class Result(TypedDict):
@@ -250,7 +253,9 @@ class Engine:
             raise ValueError("the question is empty")
         history = inp.get("history") or []
         lang = inp.get("language") or detect_language(q)
-        turn = Turn(question=q, history=history, language=lang, t0=t0)
+        typed = q
+        q = self.read_as(q, lang, history)
+        turn = Turn(question=q, history=history, language=lang, t0=t0, typed=typed)
         info: dict = {"method": "none"}
         if history:
             info["method"] = "rules"
@@ -281,6 +286,28 @@ class Engine:
         turn.condense = info
         self._resolve_time(turn, inp.get("filters") or Filters(), inp.get("as_of"))
         return turn
+
+    def read_as(self, question: str, language: str, history: list[dict] | None = None) -> str:
+        """The question as the chain reads it: a Vietnamese one typed without diacritics is restored
+        (:mod:`qa.diacritics`) with the wording of the passages its folded words find (the keyword
+        index folds; a follow-up's previous question joins the search). Unchanged otherwise, or
+        with ``restore_diacritics`` off. The refusal evaluation reads questions the same way."""
+        from qa.diacritics import needs_restoring, restore
+        from qa.index.keyword import query_terms
+
+        if language != "vi" or not self.settings.restore_diacritics or not needs_restoring(question):
+            return question
+        history = history or []
+        last = next((h.get("content", "") for h in reversed(history) if h.get("role") == "user"), "")
+        try:
+            hits = self.store.keyword_search(query_terms(f"{last} {question}".strip()), RESTORE_PASSAGES)
+        except Exception:  # a keyword index that cannot answer: the word list and frequencies still restore
+            log.debug("keyword search for diacritics failed", exc_info=True)
+            hits = []
+        hits = [h for h in hits if passage_language(h) == "vi"]  # English prose's "no", "do", "the" are not it
+        texts = [h.text for h in hits]
+        texts += list(dict.fromkeys(str(h.meta.get(k) or "") for h in hits for k in ("title", "outlet")))
+        return restore(question, texts)
 
     def _resolve_time(self, turn: Turn, explicit: Filters, as_of) -> None:
         """The question's time words (:mod:`qa.timeexpr`): relative years/quarters/months made
@@ -459,6 +486,8 @@ class Engine:
         """Reads the whole turn; returns the result (the object ``ask`` returns, see :class:`Result`)."""
         passages = turn.passages
         trace: dict = {"query": turn.query, "condense": turn.condense}
+        if turn.typed and turn.typed != turn.question:
+            trace["diacritics_restored"] = turn.question
         if turn.filters:
             trace["filters"] = turn.filters.as_json()
         if turn.time:
@@ -492,7 +521,7 @@ class Engine:
         ]
         total = (time.perf_counter() - turn.t0) * 1000
         return {
-            "question": turn.question,
+            "question": turn.typed or turn.question,
             "answer": answer,
             "refused": refused,
             "language": turn.language,

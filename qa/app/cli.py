@@ -236,6 +236,10 @@ def _public(result: dict, trace: bool) -> dict:
 
 
 def _print_notice(result: dict) -> None:
+    restored = result["trace"].get("diacritics_restored")
+    if restored:  # a Vietnamese question typed without diacritics: say how it was read
+        label = "câu hỏi được hiểu là" if result.get("language") == "vi" else "read as"
+        console.print(f"[dim]{label}: {escape(restored)}[/]")
     notice = result["trace"].get("notice")
     if notice:
         console.print(f"[yellow]note:[/] {escape(notice)}")

@@ -26,10 +26,10 @@ LANGUAGES = {"Auto": None, "Tiếng Việt": "vi", "English": "en"}
 TEXT = {
     "en": {"sources": "Sources", "refused": "Not in the articles", "open": "open article", "passage": "full passage",
            "related": "Closest articles", "verified": "verified", "partial": "partly supported",
-           "unverified": "not supported"},
+           "unverified": "not supported", "read_as": "Read as"},
     "vi": {"sources": "Nguồn", "refused": "Không có trong các bài báo", "open": "xem bài báo", "passage": "cả đoạn",
            "related": "Các bài gần nhất", "verified": "đã kiểm chứng", "partial": "khớp một phần",
-           "unverified": "chưa kiểm chứng"},
+           "unverified": "chưa kiểm chứng", "read_as": "Câu hỏi được hiểu là"},
 }
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -151,6 +151,9 @@ def render_answer(result: dict) -> str:
     lang = result.get("language") if result.get("language") in TEXT else "en"
     t = TEXT[lang]
     answer = str(result.get("answer") or "")
+    restored = (result.get("trace") or {}).get("diacritics_restored")
+    read_as = (f'<div class="qa-read-as">{esc(t["read_as"])}: <span lang="vi">{esc(restored)}</span></div>'
+               if restored else "")
     if result.get("refused") or not result.get("citations"):
         related = ""
         if result.get("related"):
@@ -166,7 +169,7 @@ def render_answer(result: dict) -> str:
             related = (f'<div class="qa-related"><div class="qa-sources-h">{esc(t["related"])}</div>'
                        f'<ul>{"".join(items)}</ul></div>')
         return (
-            f'<div class="qa-msg qa-refused"><div class="qa-refused-title">{esc(t["refused"])}</div>'
+            f'<div class="qa-msg qa-refused">{read_as}<div class="qa-refused-title">{esc(t["refused"])}</div>'
             f"<div>{esc(answer)}</div>{related}</div>"
         )
     cites = {int(c["n"]): c for c in result["citations"]}
@@ -182,7 +185,7 @@ def render_answer(result: dict) -> str:
     body = _MARKER.sub(marker, esc(answer))
     sources = "".join(render_source(c, lang) for c in result["citations"])
     return (
-        f'<div class="qa-msg"><div class="qa-answer">{body}</div>'
+        f'<div class="qa-msg">{read_as}<div class="qa-answer">{body}</div>'
         f'<div class="qa-sources"><div class="qa-sources-h">{esc(t["sources"])}</div>{sources}</div></div>'
     )
 
@@ -296,6 +299,7 @@ mark.qa-quote {background: #fde68a; color: #111827; padding: 0 .1em; border-radi
 .qa-full summary {cursor: pointer; font-size: .78rem; color: var(--body-text-color-subdued); margin-top: .3rem;}
 .qa-refused {border-left: 4px solid #f59e0b; padding: .25rem .7rem; background: rgba(245,158,11,.08); border-radius: .3rem;}
 .qa-refused-title {font-weight: 700; color: #b45309; margin-bottom: .2rem;}
+.qa-read-as {font-size: .85em; color: #6b7280; margin-bottom: .3rem;}
 .qa-related ul {margin: .3rem 0 0 1rem; padding: 0;}
 .qa-support {font-size: .8em; margin-left: .5rem; padding: 0 .35rem; border-radius: .25rem;}
 .qa-support-verified {color: #047857; background: rgba(16,185,129,.12);}

@@ -104,6 +104,27 @@ def parse_item(data: Any) -> EvalItem:
     return item
 
 
+PLAIN_TAG = "typed-without-diacritics"
+
+
+def without_diacritics(items: Iterable[EvalItem]) -> list[EvalItem]:
+    """Each Vietnamese item written with diacritics, again as a user without a Vietnamese keyboard
+    types it (the question and the history's user turns), id ``<id>~plain``, tagged :data:`PLAIN_TAG`."""
+    from dataclasses import replace
+
+    from qa.text import has_diacritics, strip_diacritics
+
+    out = []
+    for it in items:
+        if it.lang != "vi" or not has_diacritics(it.question):
+            continue
+        history = [{**h, "content": strip_diacritics(h.get("content", ""))} if h.get("role") == "user" else h
+                   for h in it.history]
+        out.append(replace(it, id=f"{it.id}~plain", question=strip_diacritics(it.question), history=history,
+                           tags=[*it.tags, PLAIN_TAG]))
+    return out
+
+
 def load_sets(paths: Iterable[Path | str]) -> tuple[list[EvalItem], list[SetProblem]]:
     """Items of every set, in order, and the problems found (invalid lines are skipped).
 
