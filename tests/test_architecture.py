@@ -24,7 +24,7 @@ QA = Path(__file__).resolve().parent.parent / "qa"
 
 RANKS = {"core": 0, "index": 1, "ingest": 2, "answer": 3, "eval": 4, "app": 5, "face": 6}
 CORE = {"qa.config", "qa.text", "qa.language", "qa.schema", "qa.canonical", "qa.constraints", "qa.filters", "qa.timeexpr",
-        "qa.diacritics"}
+        "qa.restore"}
 
 
 def stage(module: str) -> str:

@@ -62,7 +62,7 @@ def _ms(t0: float) -> float:
 
 
 RELATED = 3  # articles a refusal lists
-RESTORE_PASSAGES = 20  # passages whose wording restores a question typed without diacritics
+RESTORE_PASSAGES = 20  # passages whose wording restores a question typed without diacritics or capitals
 
 
 def related_articles(passages: list[Passage], n: int = RELATED) -> list[dict]:
@@ -88,7 +88,7 @@ class Turn:
     ============  ===========================================  ==========================================
     step          reads                                        fills
     ============  ===========================================  ==========================================
-    prepare       the request: question, history, language,    ``question`` (diacritics restored), ``typed``,
+    prepare       the request: question, history, language,    ``question`` (as read: ``read_as``), ``typed``,
                                                                ``language``, ``query``, ``asked``,
                   filters, as_of                               ``condense``, ``llm_down``, ``filters``,
                                                                ``time``, ``recency``, ``resolved_question``
@@ -105,7 +105,7 @@ class Turn:
     ============  ===========================================  ==========================================
     """
 
-    question: str  #: the user's turn, whitespace-normalised (diacritics restored when typed without: ``typed``)
+    question: str  #: the user's turn, whitespace-normalised (diacritics, capitals restored when typed without: ``typed``)
     history: list[dict]  #: earlier turns, ``{"role", "content"}``
     language: str  #: "vi" | "en": the answer's language (given, or detected from the question)
     t0: float  #: perf_counter at the start (for ``timings_ms.total``)
@@ -288,26 +288,34 @@ class Engine:
         return turn
 
     def read_as(self, question: str, language: str, history: list[dict] | None = None) -> str:
-        """The question as the chain reads it: a Vietnamese one typed without diacritics is restored
-        (:mod:`qa.diacritics`) with the wording of the passages its folded words find (the keyword
-        index folds; a follow-up's previous question joins the search). Unchanged otherwise, or
-        with ``restore_diacritics`` off. The refusal evaluation reads questions the same way."""
-        from qa.diacritics import needs_restoring, restore
+        """The question as the chain reads it (:mod:`qa.restore`): a Vietnamese one typed without
+        diacritics gets them, one typed in lower case gets its names' capitals, both from the
+        wording of the passages its folded words find (the keyword index folds; a follow-up's
+        previous question joins the search). Unchanged otherwise, or with ``restore_questions``
+        off. The refusal evaluation reads questions the same way."""
         from qa.index.keyword import query_terms
+        from qa.restore import lacks_capitals, lacks_diacritics, restore_capitals, restore_diacritics
 
-        if language != "vi" or not self.settings.restore_diacritics or not needs_restoring(question):
+        if not self.settings.restore_questions:
             return question
-        history = history or []
-        last = next((h.get("content", "") for h in reversed(history) if h.get("role") == "user"), "")
+        plain = language == "vi" and lacks_diacritics(question)
+        if not (plain or lacks_capitals(question)):
+            return question
+        last = next((h.get("content", "") for h in reversed(history or []) if h.get("role") == "user"), "")
         try:
             hits = self.store.keyword_search(query_terms(f"{last} {question}".strip()), RESTORE_PASSAGES)
         except Exception:  # a keyword index that cannot answer: the word list and frequencies still restore
-            log.debug("keyword search for diacritics failed", exc_info=True)
+            log.debug("keyword search for restoring the question failed", exc_info=True)
             hits = []
-        hits = [h for h in hits if passage_language(h) == "vi"]  # English prose's "no", "do", "the" are not it
-        texts = [h.text for h in hits]
-        texts += list(dict.fromkeys(str(h.meta.get(k) or "") for h in hits for k in ("title", "outlet")))
-        return restore(question, texts)
+        outlets = list(dict.fromkeys(str(h.meta.get("outlet") or "") for h in hits))
+        if plain:
+            vi = [h for h in hits if passage_language(h) == "vi"]  # English prose's "no", "do", "the" are not it
+            texts = [h.text for h in vi] + list(dict.fromkeys(str(h.meta.get("title") or "") for h in vi)) + outlets
+            question = restore_diacritics(question, texts)
+        # names as the passages write them (titles left out: some outlets capitalise every word)
+        same = [h.text for h in hits if passage_language(h) == language]
+        other = [h.text for h in hits if passage_language(h) != language]
+        return restore_capitals(question, same, outlets, other, rare_names=bool(same))
 
     def _resolve_time(self, turn: Turn, explicit: Filters, as_of) -> None:
         """The question's time words (:mod:`qa.timeexpr`): relative years/quarters/months made
@@ -487,7 +495,7 @@ class Engine:
         passages = turn.passages
         trace: dict = {"query": turn.query, "condense": turn.condense}
         if turn.typed and turn.typed != turn.question:
-            trace["diacritics_restored"] = turn.question
+            trace["read_as"] = turn.question  # typed without diacritics or capitals: restored
         if turn.filters:
             trace["filters"] = turn.filters.as_json()
         if turn.time:

@@ -236,8 +236,8 @@ def _public(result: dict, trace: bool) -> dict:
 
 
 def _print_notice(result: dict) -> None:
-    restored = result["trace"].get("diacritics_restored")
-    if restored:  # a Vietnamese question typed without diacritics: say how it was read
+    restored = result["trace"].get("read_as")
+    if restored:  # typed without diacritics or capitals: say how it was read
         label = "câu hỏi được hiểu là" if result.get("language") == "vi" else "read as"
         console.print(f"[dim]{label}: {escape(restored)}[/]")
     notice = result["trace"].get("notice")

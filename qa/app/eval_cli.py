@@ -73,6 +73,7 @@ def run(
     thresholds: Optional[Path] = typer.Option(None, "--thresholds", help="TOML file of gates: a min table and a max table of metric = value (see eval/README.md)"),
     tag: list[str] = typer.Option([], "--tag", help="Only run items with this tag (repeatable: any of them)"),
     plain: bool = typer.Option(False, "--without-diacritics", help="Also ask each Vietnamese question as typed without diacritics (tag typed-without-diacritics)"),
+    lower: bool = typer.Option(False, "--lower-case", help="Also ask each question as typed all in lower case (tag typed-in-lower-case)"),
     force_language: bool = typer.Option(False, "--force-language", help="Pass each item's lang to the chain instead of letting it detect the language"),
     warmup: bool = typer.Option(True, "--warmup/--no-warmup", help="Ask the first question once, untimed, before measuring"),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when a set has invalid lines"),
@@ -107,8 +108,11 @@ def run(
         _fail(str(exc))
     for p in problems:
         console.print(f"[yellow]invalid line skipped:[/] {escape(str(p))}")
+    written = list(items)
     if plain:
-        items = items + eval_items.without_diacritics(items)
+        items = items + eval_items.without_diacritics(written)
+    if lower:
+        items = items + eval_items.lower_case(written)
     if tag:
         items = [i for i in items if set(i.tags) & set(tag)]
     if not items:

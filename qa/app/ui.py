@@ -151,8 +151,8 @@ def render_answer(result: dict) -> str:
     lang = result.get("language") if result.get("language") in TEXT else "en"
     t = TEXT[lang]
     answer = str(result.get("answer") or "")
-    restored = (result.get("trace") or {}).get("diacritics_restored")
-    read_as = (f'<div class="qa-read-as">{esc(t["read_as"])}: <span lang="vi">{esc(restored)}</span></div>'
+    restored = (result.get("trace") or {}).get("read_as")
+    read_as = (f'<div class="qa-read-as">{esc(t["read_as"])}: <span lang="{lang}">{esc(restored)}</span></div>'
                if restored else "")
     if result.get("refused") or not result.get("citations"):
         related = ""

@@ -125,6 +125,24 @@ def without_diacritics(items: Iterable[EvalItem]) -> list[EvalItem]:
     return out
 
 
+LOWER_TAG = "typed-in-lower-case"
+
+
+def lower_case(items: Iterable[EvalItem]) -> list[EvalItem]:
+    """Each item with a capital letter, again as typed all in lower case (the question and the
+    history's user turns), id ``<id>~lower``, tagged :data:`LOWER_TAG`."""
+    from dataclasses import replace
+
+    out = []
+    for it in items:
+        if it.question == it.question.lower():
+            continue
+        history = [{**h, "content": h.get("content", "").lower()} if h.get("role") == "user" else h for h in it.history]
+        out.append(replace(it, id=f"{it.id}~lower", question=it.question.lower(), history=history,
+                           tags=[*it.tags, LOWER_TAG]))
+    return out
+
+
 def load_sets(paths: Iterable[Path | str]) -> tuple[list[EvalItem], list[SetProblem]]:
     """Items of every set, in order, and the problems found (invalid lines are skipped).
 

@@ -1,4 +1,5 @@
-"""Vietnamese questions typed without diacritics: restored (qa.diacritics) and answered as if typed with them."""
+"""Questions typed in haste (Vietnamese without diacritics, any without capitals): restored (qa.restore) and answered
+as if typed with them."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def engine(sample_index):
 
 
 def test_the_word_list_restores_without_an_archive():
-    from qa.diacritics import restore
+    from qa.restore import restore_diacritics as restore
 
     # "nhieu" alone is most often "nhiều", "gia" "gia", "viet" "Việt": the words decide
     assert restore("bao nhieu nguoi tham du hoi nghi?") == "bao nhiêu người tham dự hội nghị?"
@@ -43,7 +44,7 @@ def test_the_word_list_restores_without_an_archive():
 
 
 def test_the_archive_wording_decides_names_and_neighbours():
-    from qa.diacritics import restore
+    from qa.restore import restore_diacritics as restore
 
     q = "bao noru lam bao nhieu nguoi chet o quang nam nam 2022?"
     plain = restore(q)
@@ -51,11 +52,14 @@ def test_the_archive_wording_decides_names_and_neighbours():
     archive = ["Bão Noru đổ bộ vào Quảng Nam năm 2022, làm 2 người chết ở Quảng Nam.",
                "Cơn bão Noru gây mưa lớn tại Quảng Nam."]
     restored = restore(q, archive)
-    assert restored == "bão Noru làm bao nhiêu người chết ở Quảng Nam năm 2022?", restored
+    assert restored == "bão noru làm bao nhiêu người chết ở quảng nam năm 2022?", restored
+    from qa.restore import restore_capitals
+
+    assert restore_capitals(restored, archive) == "Bão Noru làm bao nhiêu người chết ở Quảng Nam năm 2022?"
 
 
 def test_codes_numbers_acronyms_and_typed_capitals_are_kept():
-    from qa.diacritics import restore
+    from qa.restore import restore_diacritics as restore
 
     out = restore("GDP quy III/2023 cua Viet Nam tang bao nhieu?", ["GDP quý III/2023 của Việt Nam tăng 5,33%."])
     assert out == "GDP quý III/2023 của Việt Nam tăng bao nhiêu?", out
@@ -64,7 +68,7 @@ def test_codes_numbers_acronyms_and_typed_capitals_are_kept():
 
 
 def test_the_archive_spelling_of_a_tone_mark_is_kept():
-    from qa.diacritics import restore, tone_key
+    from qa.restore import restore_diacritics as restore, tone_key
 
     assert tone_key("hoá") == tone_key("hóa") == "hóa"
     assert "hàng hoá" in restore("xuat khau hang hoa tang bao nhieu?", ["Xuất khẩu hàng hoá tăng mạnh; hàng hoá xuất khẩu."])
@@ -72,7 +76,7 @@ def test_the_archive_spelling_of_a_tone_mark_is_kept():
 
 
 def test_only_questions_without_any_diacritic_are_restored():
-    from qa.diacritics import needs_restoring
+    from qa.restore import lacks_diacritics as needs_restoring
 
     assert needs_restoring("doi nao vo dich nam 2024")
     assert needs_restoring("Le Cong Thanh de xuat gi")
@@ -92,22 +96,22 @@ def test_a_question_typed_without_diacritics_gets_the_same_answer(engine):
         with_marks = engine.ask(it["question"])
         without = engine.ask(typed)
         assert without["question"] == typed  # the result echoes what the user typed
-        restored = without["trace"]["diacritics_restored"]
+        restored = without["trace"]["read_as"]
         wrong = [(a, b) for a, b in zip(restored.split(), it["question"].split()) if a.lower() != b.lower()]
         assert len(restored.split()) == len(it["question"].split()) and len(wrong) <= 1, (restored, wrong)
         assert without["language"] == "vi"
         assert without["refused"] == with_marks["refused"], typed
         assert [c["chunk_id"] for c in without["citations"]] == [c["chunk_id"] for c in with_marks["citations"]], typed
-    assert "diacritics_restored" not in engine.ask(EXAMPLE_VI)["trace"]
-    assert "diacritics_restored" not in engine.ask("What did Le Cong Thanh recommend on climate diplomacy?")["trace"]
+    assert "read_as" not in engine.ask(EXAMPLE_VI)["trace"]
+    assert "read_as" not in engine.ask("What did Le Cong Thanh recommend on climate diplomacy?")["trace"]
 
 
 def test_restoring_can_be_turned_off(sample_index):
     from qa.answer.chain import Engine
     from conftest import make_settings
 
-    off = Engine.open(make_settings(sample_index.dir, restore_diacritics=False))
-    assert "diacritics_restored" not in off.ask(strip(EXAMPLE_VI))["trace"]
+    off = Engine.open(make_settings(sample_index.dir, restore_questions=False))
+    assert "read_as" not in off.ask(strip(EXAMPLE_VI))["trace"]
 
 
 def test_cli_and_ui_say_how_the_question_was_read(sample_index, engine):
@@ -139,3 +143,41 @@ def test_eval_sets_can_be_asked_again_without_diacritics():
     assert plain[0].tags == ["vi", PLAIN_TAG] and items[0].tags == ["vi"]
     assert plain[1].history[0]["content"] == "Xuat khau nam 2023 dat bao nhieu?"
     assert plain[1].history[1]["content"] == "Đạt 355 tỷ USD [1]."  # the bot's turn is as it was
+
+
+def test_capitals_come_from_the_archive_and_from_rarity():
+    from qa.restore import lacks_capitals, restore_capitals
+
+    archive = ["Thứ trưởng Lê Công Thành phát biểu. Ông Lê Công Thành cho biết SEA Games 31 thành công.",
+               "Đoàn Việt Nam dự SEA Games 31; bà viết bài về Việt Nam."]
+    assert lacks_capitals("what did le cong thanh say about sea games 31?")
+    assert not lacks_capitals("What did Le Cong Thanh say?")
+    assert lacks_capitals("What did le cong thanh say?")  # a capital first letter alone is no name
+    out = restore_capitals("what did le cong thanh say about sea games 31?", archive)
+    assert out == "What did Le Cong Thanh say about SEA Games 31?", out
+    # a word typed with diacritics matches only itself: "viết" is not "Việt"
+    assert restore_capitals("ai viết bài về việt nam?", archive) == "Ai viết bài về Việt Nam?"
+    # "thành" alone is mostly a common word ("thành công"): only the whole name is capitalised
+    assert restore_capitals("thành công ra sao", archive) == "Thành công ra sao"
+    # rare in both languages: a name, found or not; English months (not "may")
+    out = restore_capitals("how much did nvidia pay for zorvexa in october 2024, and may it?", [])
+    assert out == "How much did nvidia pay for Zorvexa in October 2024, and may it?", out
+    # an outlet is a name whatever its count
+    assert restore_capitals("bài trên báo thanh niên do ai viết?", [], ["Thanh Niên"]) == "Bài trên báo Thanh Niên do ai viết?"
+
+
+def test_a_question_typed_in_lower_case_gets_the_same_answer(engine):
+    for q in (EXAMPLE_VI, "What did Le Cong Thanh recommend on climate diplomacy?"):
+        written, lower = engine.ask(q), engine.ask(q.lower())
+        assert lower["question"] == q.lower()
+        assert lower["trace"]["read_as"] == q, lower["trace"]["read_as"]
+        assert [c["chunk_id"] for c in lower["citations"]] == [c["chunk_id"] for c in written["citations"]], q
+
+
+def test_the_other_languages_passages_name_only_runs_of_words():
+    from qa.restore import restore_capitals
+
+    vi = ["Sân bay Long Thành đón chuyến bay. Chuyến bay tới Long Thành và Long An."]
+    # an English "long" is not the "Long" of "Long Thành"; the whole name still is
+    assert restore_capitals("how long was the flight to long thanh?", [], (), vi) == "How long was the flight to Long Thanh?"
+    assert restore_capitals("chuyến bay tới long thành mất bao lâu?", vi) == "Chuyến bay tới Long Thành mất bao lâu?"
