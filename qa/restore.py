@@ -111,17 +111,56 @@ def _compounds() -> dict[tuple[str, ...], tuple[str, ...]]:
     return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
-def _pairs(texts: Iterable[str]) -> tuple[Counter, dict[str, Counter]]:
+_ALNUM = re.compile(r"[^\W_]")
+
+
+def _wanted(text: str, wanted: set[str]) -> list[tuple[str, str, bool, bool]]:
+    """The words of ``text`` whose folded form is in ``wanted``, in order, each as (word, folded
+    word, follows the previous one found directly, starts a sentence). The text is folded once
+    (folding keeps an NFC text's length) and searched for those words only."""
+    if not text or not wanted:
+        return []
+    folded = fold(text)
+    if len(folded) != len(text):  # not NFC: word by word
+        folded = "".join(fold(ch) or " " for ch in text)
+        if len(folded) != len(text):
+            return []
+    pattern = _wanted_pattern(frozenset(wanted))
+    out = []
+    last_end = None
+    for m in pattern.finditer(folded):
+        start, end = m.span()
+        j = start - 1
+        while j >= 0 and not text[j].isalnum():
+            j -= 1
+        gap = text[j + 1:start]
+        starts = j < 0 or bool(_SENTENCE_END.search(gap))
+        adjacent = last_end is not None and not _ALNUM.search(text, last_end, start)
+        out.append((text[start:end], m.group(), adjacent, starts))
+        last_end = end
+    return out
+
+
+@lru_cache(maxsize=256)
+def _wanted_pattern(wanted: frozenset[str]) -> re.Pattern:
+    words = sorted(wanted, key=len, reverse=True)
+    return re.compile(r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in words) + r")(?![^\W_])")
+
+
+def _pairs(texts: Iterable[str], wanted: set[str]) -> tuple[Counter, dict[str, Counter]]:
     """Counts of adjacent written words in ``texts`` (lower case), and each folded word's written
-    forms with their case (``{"da": {"Đà": 3, "đã": 40}}``)."""
+    forms with their case (``{"da": {"Đà": 3, "đã": 40}}``); only words whose folded form is in
+    ``wanted`` (the question's) are kept."""
     pairs: Counter = Counter()
     forms: dict[str, Counter] = defaultdict(Counter)
     for text in texts:
-        words = _WORD.findall(text or "")
-        lower = [w.lower() for w in words]
-        for w in words:
-            forms[fold(w)][w] += 1
-        pairs.update(zip(lower, lower[1:]))
+        prev = None
+        for w, key, adjacent, _ in _wanted(text or "", wanted):
+            forms[key][w] += 1
+            low = w.lower()
+            if prev is not None and adjacent:
+                pairs[(prev, low)] += 1
+            prev = low
     return pairs, forms
 
 
@@ -141,7 +180,7 @@ def restore_diacritics(question: str, texts: Iterable[str] = ()) -> str:
     typed = [s[2] for s in spans]
     # a code, a number or an acronym stays as typed ("VN5001", "GDP", "THPT")
     fixed = [not t.isalpha() or (len(t) > 1 and t.isupper()) for t in typed]
-    pairs, forms = _pairs(texts)
+    pairs, forms = _pairs(texts, {fold(t) for t in typed})
     syl = _syllables()
     compounds = _compounds()
 
@@ -256,26 +295,27 @@ def _rare(word: str) -> bool:
     return zipf_frequency(word, "en") < RARE_ZIPF and zipf_frequency(word, "vi") < RARE_ZIPF
 
 
-# a sentence's first word is capitalised whatever it is: not counted for case
-_SENTENCE_START = re.compile(r"(?:^|[.!?…:\n]\s*[\"“‘'(\[]?)$")
+# a sentence's first word is capitalised whatever it is: not counted for case (what lies between
+# two words ends a sentence)
+_SENTENCE_END = re.compile(r"[.!?…:\n]")
 
 
-def _case_runs(texts: Iterable[str]) -> dict[tuple[str, ...], Counter]:
+def _case_runs(texts: Iterable[str], wanted: set[str]) -> dict[tuple[str, ...], Counter]:
     """Folded run of 1–3 words → Counter of (its words in lower case, their case pattern: "T"
     capitalised, "U" all capitals, "l" otherwise) in ``texts``; runs that start a sentence are
-    left out."""
+    left out, and so are runs of words whose folded form is not in ``wanted`` (the question's)."""
     runs: dict[tuple[str, ...], Counter] = defaultdict(Counter)
     for text in texts:
-        text = text or ""
-        found = list(_WORD.finditer(text))
-        for i, m in enumerate(found):
-            if _SENTENCE_START.search(text[:m.start()]):
+        found = _wanted(text or "", wanted)
+        for i, (_, _, _, starts) in enumerate(found):
+            if starts:
                 continue
             for n in range(1, 4):
-                if i + n > len(found):
+                if i + n > len(found) or (n > 1 and not found[i + n - 1][2]):
                     break
-                words = [x.group() for x in found[i:i + n]]
-                runs[tuple(fold(w) for w in words)][(tuple(w.lower() for w in words), tuple(_pattern(w) for w in words))] += 1
+                part = found[i:i + n]
+                runs[tuple(f for _, f, _, _ in part)][(tuple(w.lower() for w, _, _, _ in part),
+                                                       tuple(_pattern(w) for w, _, _, _ in part))] += 1
     return runs
 
 
@@ -314,8 +354,9 @@ def restore_capitals(question: str, texts: Iterable[str] = (), names: Iterable[s
 
     The question's first letter is capitalised too, as in a question typed with care (the
     encoder tells them apart). Only words typed in lower case change; the letters are the user's."""
-    runs = _case_runs(texts)
-    for key, found in _case_runs(other_texts).items():
+    wanted = {fold(w) for w in _WORD.findall(question)}
+    runs = _case_runs(texts, wanted)
+    for key, found in _case_runs(other_texts, wanted).items():
         if len(key) >= 2:
             runs[key].update(found)
     for name in names:  # a known name counts as written twice

@@ -23,11 +23,25 @@ def normalise_ws(text: str) -> str:
     return " ".join(nfc(text).split())
 
 
+class _FoldTable(dict):
+    """Code point → its folded text (combining marks dropped, đ→d), filled as characters are met."""
+
+    def __missing__(self, code: int) -> str:
+        out = "".join(ch for ch in unicodedata.normalize("NFD", chr(code)) if unicodedata.category(ch) != "Mn")
+        out = out.replace("đ", "d")
+        self[code] = out
+        return out
+
+
+_FOLD = _FoldTable()
+
+
 def fold(text: str) -> str:
-    """Lower-case and strip Vietnamese diacritics (đ→d): 'Lê Công Thành' → 'le cong thanh'."""
-    text = unicodedata.normalize("NFD", text.lower())
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    return text.replace("đ", "d")
+    """Lower-case and strip Vietnamese diacritics (đ→d): 'Lê Công Thành' → 'le cong thanh'.
+    One ``str.translate`` over a table filled character by character (a whole passage at C
+    speed, not a Python loop over its characters)."""
+    text = text.lower()
+    return text if text.isascii() else text.translate(_FOLD)
 
 
 def strip_diacritics(text: str) -> str:
