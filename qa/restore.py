@@ -42,6 +42,8 @@ from typing import Iterable
 from qa.text import fold, has_diacritics
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+PLAIN_SHARE = 0.4  #: in a question typed partly with diacritics, the share of plain words that calls for restoring
+# (at 0.25, 2 of 673 questions written with care were changed: "thua" → "thừa", "mua" → "mùa")
 MAX_RUN = 4  #: the longest compound of the word list read
 SYLLABLE_WEIGHT = 0.5  #: × a written syllable's Zipf frequency (about 1–7)
 ARCHIVE_SYLLABLE = 0.0  #: × log(1 + times the archive's passages write it) (every fold chose 0 of 0, 0.2, 0.5)
@@ -64,17 +66,22 @@ _QUESTION_FORMS = frozenset(QUESTION_WORDS)
 
 
 def lacks_diacritics(question: str) -> bool:
-    """A question with no diacritic at all but with Vietnamese syllables that usually carry one
-    (the caller has already judged it Vietnamese): "doi nao vo dich" yes, "Le Cong Thanh" alone too
-    ("Lê Công Thành"), an English question or one typed with diacritics no."""
-    if has_diacritics(question):
-        return False
-    marked = 0
-    for w in _WORD.findall(question):
+    """A question typed without diacritics, wholly or in part (the caller has already judged it
+    Vietnamese): two words or more written without the marks their syllable usually carries, and,
+    when other words have theirs, :data:`PLAIN_SHARE` of its words or more ("doi nao vo dich", "Bản tin dự bao bao Yagi có the mạnh len cap
+    14"); not one written with care that names "Việt Nam" or "Long Thành" (a plain "Nam", "Long"),
+    nor an English question."""
+    words = [w for w in _WORD.findall(question) if w.isalpha()]
+    plain = 0
+    for w in words:
+        if has_diacritics(w):
+            continue
         best = _syllables().get(w.lower())
         if best and best[0][0] != w.lower():
-            marked += 1
-    return marked >= 2
+            plain += 1
+    if not has_diacritics(question):
+        return plain >= 2
+    return plain >= 2 and plain >= PLAIN_SHARE * len(words)  # partly: a word or two may be plain on purpose
 
 
 @lru_cache(maxsize=1)
@@ -179,7 +186,10 @@ def restore_diacritics(question: str, texts: Iterable[str] = ()) -> str:
         return question
     typed = [s[2] for s in spans]
     # a code, a number or an acronym stays as typed ("VN5001", "GDP", "THPT")
-    fixed = [not t.isalpha() or (len(t) > 1 and t.isupper()) for t in typed]
+    # (and so is a word with capitals inside, "BSkyB", "VinBrain"; a word typed with its marks is
+    # as the user wrote it)
+    fixed = [not t.isalpha() or (len(t) > 1 and t.isupper()) or any(c.isupper() for c in t[1:]) for t in typed]
+    marked = [has_diacritics(t) for t in typed]
     pairs, forms = _pairs(texts, {fold(t) for t in typed})
     syl = _syllables()
     compounds = _compounds()
@@ -218,6 +228,8 @@ def restore_diacritics(question: str, texts: Iterable[str] = ()) -> str:
                 break
             for form in compounds.get(tuple(folded[i:i + n]), ()):
                 words = tuple(form.split())
+                if any(marked[i + k] and tone_key(w) != tone_key(typed[i + k]) for k, w in enumerate(words)):
+                    continue  # the user wrote this word with other marks
                 inner = sum(unigram(i + k, w) for k, w in enumerate(words))
                 inner += sum(pair(x, y) for x, y in zip(words, words[1:]))
                 bonus = COMPOUND + (QUESTION_WORD if form in _QUESTION_FORMS else 0.0)
@@ -241,7 +253,7 @@ def restore_diacritics(question: str, texts: Iterable[str] = ()) -> str:
     out, last = [], 0
     for i, ((start, end, t), w) in enumerate(zip(spans, chosen_idx)):
         w = _archive_spelling(w, forms.get(fold(t), Counter()))
-        if fixed[i]:
+        if fixed[i] or marked[i]:
             w = t
         elif t[:1].isupper():
             w = w[:1].upper() + w[1:]

@@ -181,3 +181,17 @@ def test_the_other_languages_passages_name_only_runs_of_words():
     # an English "long" is not the "Long" of "Long Thành"; the whole name still is
     assert restore_capitals("how long was the flight to long thanh?", [], (), vi) == "How long was the flight to Long Thanh?"
     assert restore_capitals("chuyến bay tới long thành mất bao lâu?", vi) == "Chuyến bay tới Long Thành mất bao lâu?"
+
+
+def test_a_question_typed_partly_without_diacritics_is_restored_and_its_marks_kept():
+    from qa.restore import lacks_diacritics, restore_diacritics
+
+    partly = "Bao nhieu người chet trong bao Yagi nam 2024?"
+    assert lacks_diacritics(partly)
+    out = restore_diacritics(partly, ["Bão Yagi năm 2024 làm 300 người chết."])
+    assert out == "Bao nhiêu người chết trong bão Yagi năm 2024?", out
+    # written with care, a plain word or two on purpose ("thua", "mua"): left alone
+    assert not lacks_diacritics("Đội Panthers đã thua bao nhiêu điểm?")
+    assert not lacks_diacritics("Chương trình hỗ trợ có thể mua gì?")
+    # words with capitals inside are kept as typed
+    assert restore_diacritics("nvidia mua VinBrain bao nhieu tien?").split()[2] == "VinBrain"
