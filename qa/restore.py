@@ -190,13 +190,13 @@ def restore_diacritics(question: str, texts: Iterable[str] = ()) -> str:
     # as the user wrote it)
     fixed = [not t.isalpha() or (len(t) > 1 and t.isupper()) or any(c.isupper() for c in t[1:]) for t in typed]
     marked = [has_diacritics(t) for t in typed]
-    pairs, forms = _pairs(texts, {fold(t) for t in typed})
+    folded = [fold(t) for t in typed]
+    pairs, forms = _pairs(texts, set(folded))
     syl = _syllables()
     compounds = _compounds()
 
     cands: list[list[tuple[str, float]]] = []
-    for t, fx in zip(typed, fixed):
-        key = fold(t)
+    for t, fx, key in zip(typed, fixed, folded):
         if fx or key != t.lower():
             cands.append([(t.lower(), 0.0)])
             continue
@@ -208,8 +208,10 @@ def restore_diacritics(question: str, texts: Iterable[str] = ()) -> str:
             scored[w] = scored.get(w, 0.0) + ARCHIVE_SYLLABLE * math.log1p(c)
         cands.append(sorted(scored.items(), key=lambda x: -x[1]) or [(t.lower(), 0.0)])
 
+    cand_scores = [dict(c) for c in cands]
+
     def unigram(i: int, w: str) -> float:
-        return dict(cands[i]).get(w, SYLLABLE_WEIGHT * next((z for f, z in syl.get(fold(w), []) if f == w), 0.0))
+        return cand_scores[i].get(w, SYLLABLE_WEIGHT * next((z for f, z in syl.get(folded[i], []) if f == w), 0.0))
 
     def pair(a: str, b: str) -> float:
         return ARCHIVE_PAIR * math.log1p(pairs.get((a, b), 0))
@@ -217,7 +219,6 @@ def restore_diacritics(question: str, texts: Iterable[str] = ()) -> str:
     # segmentation into words (a compound of the word list, or one syllable), each word's forms
     # chosen in context: state = the last written syllable
     n_tok = len(typed)
-    folded = [fold(t) for t in typed]
     best: list[dict[str, tuple[float, int, str | None, tuple[str, ...]]]] = [{"": (0.0, -1, None, ())}] + [{} for _ in typed]
     for i in range(n_tok):
         if not best[i]:
@@ -248,11 +249,10 @@ def restore_diacritics(question: str, texts: Iterable[str] = ()) -> str:
         _, i, prev, words = best[j][last_form]
         chosen[:0] = list(words)
         j, last_form = i, prev
-    chosen_idx = chosen
 
     out, last = [], 0
-    for i, ((start, end, t), w) in enumerate(zip(spans, chosen_idx)):
-        w = _archive_spelling(w, forms.get(fold(t), Counter()))
+    for i, ((start, end, t), w) in enumerate(zip(spans, chosen)):
+        w = _archive_spelling(w, forms.get(folded[i], Counter()))
         if fixed[i] or marked[i]:
             w = t
         elif t[:1].isupper():

@@ -24,11 +24,12 @@ def normalise_ws(text: str) -> str:
 
 
 class _FoldTable(dict):
-    """Code point → its folded text (combining marks dropped, đ→d), filled as characters are met."""
+    """Code point → the character without its marks (combining marks dropped, đ→d, Đ→D, case
+    kept), filled as characters are met."""
 
     def __missing__(self, code: int) -> str:
         out = "".join(ch for ch in unicodedata.normalize("NFD", chr(code)) if unicodedata.category(ch) != "Mn")
-        out = out.replace("đ", "d")
+        out = out.replace("đ", "d").replace("Đ", "D")
         self[code] = out
         return out
 
@@ -45,10 +46,9 @@ def fold(text: str) -> str:
 
 
 def strip_diacritics(text: str) -> str:
-    """The text as typed without Vietnamese diacritics, case kept: 'Lê Công Thành' → 'Le Cong Thanh'."""
-    text = unicodedata.normalize("NFD", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    return unicodedata.normalize("NFC", text.replace("đ", "d").replace("Đ", "D"))
+    """The text as typed without Vietnamese diacritics, case kept: 'Lê Công Thành' → 'Le Cong Thanh'
+    (:func:`fold` without the lower-casing)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text.translate(_FOLD))
 
 
 def has_diacritics(text: str) -> bool:

@@ -127,7 +127,7 @@ class Turn:
     recency: bool = False  #: the question asks for the latest: newer articles first among the relevant
     asked: str = ""  #: what the answer addresses: a follow-up made standalone (times and ellipsis filled in), without names
     resolved_question: str = ""  #: the question (or ``asked``) with relative years/quarters/months made absolute
-    typed: str = ""  #: the question as typed (differs from ``question`` when its diacritics were restored)
+    typed: str = ""  #: the question as typed (differs from ``question`` when its diacritics or capitals were restored)
 
 
 class Result(TypedDict):
@@ -308,13 +308,14 @@ class Engine:
             log.debug("keyword search for restoring the question failed", exc_info=True)
             hits = []
         outlets = list(dict.fromkeys(str(h.meta.get("outlet") or "") for h in hits))
+        langs = [passage_language(h) for h in hits]
         if plain:
-            vi = [h for h in hits if passage_language(h) == "vi"]  # English prose's "no", "do", "the" are not it
+            vi = [h for h, lang in zip(hits, langs) if lang == "vi"]  # English prose's "no", "do", "the" are not it
             texts = [h.text for h in vi] + list(dict.fromkeys(str(h.meta.get("title") or "") for h in vi)) + outlets
             question = restore_diacritics(question, texts)
         # names as the passages write them (titles left out: some outlets capitalise every word)
-        same = [h.text for h in hits if passage_language(h) == language]
-        other = [h.text for h in hits if passage_language(h) != language]
+        same = [h.text for h, lang in zip(hits, langs) if lang == language]
+        other = [h.text for h, lang in zip(hits, langs) if lang != language]
         return restore_capitals(question, same, outlets, other, rare_names=bool(same))
 
     def _resolve_time(self, turn: Turn, explicit: Filters, as_of) -> None:

@@ -105,42 +105,36 @@ def parse_item(data: Any) -> EvalItem:
 
 
 PLAIN_TAG = "typed-without-diacritics"
+LOWER_TAG = "typed-in-lower-case"
+
+
+def _retyped(items: Iterable[EvalItem], retype, suffix: str, tag: str) -> list[EvalItem]:
+    """Each item whose question ``retype`` changes, again with ``retype`` applied to the question
+    and the history's user turns (the bot's turns as they were), id ``<id>~<suffix>``, tagged ``tag``."""
+    from dataclasses import replace
+
+    out = []
+    for it in items:
+        question = retype(it.question)
+        if question == it.question:
+            continue
+        history = [{**h, "content": retype(h.get("content", ""))} if h.get("role") == "user" else h for h in it.history]
+        out.append(replace(it, id=f"{it.id}~{suffix}", question=question, history=history, tags=[*it.tags, tag]))
+    return out
 
 
 def without_diacritics(items: Iterable[EvalItem]) -> list[EvalItem]:
     """Each Vietnamese item written with diacritics, again as a user without a Vietnamese keyboard
     types it (the question and the history's user turns), id ``<id>~plain``, tagged :data:`PLAIN_TAG`."""
-    from dataclasses import replace
+    from qa.text import strip_diacritics
 
-    from qa.text import has_diacritics, strip_diacritics
-
-    out = []
-    for it in items:
-        if it.lang != "vi" or not has_diacritics(it.question):
-            continue
-        history = [{**h, "content": strip_diacritics(h.get("content", ""))} if h.get("role") == "user" else h
-                   for h in it.history]
-        out.append(replace(it, id=f"{it.id}~plain", question=strip_diacritics(it.question), history=history,
-                           tags=[*it.tags, PLAIN_TAG]))
-    return out
-
-
-LOWER_TAG = "typed-in-lower-case"
+    return _retyped([it for it in items if it.lang == "vi"], strip_diacritics, "plain", PLAIN_TAG)
 
 
 def lower_case(items: Iterable[EvalItem]) -> list[EvalItem]:
     """Each item with a capital letter, again as typed all in lower case (the question and the
     history's user turns), id ``<id>~lower``, tagged :data:`LOWER_TAG`."""
-    from dataclasses import replace
-
-    out = []
-    for it in items:
-        if it.question == it.question.lower():
-            continue
-        history = [{**h, "content": h.get("content", "").lower()} if h.get("role") == "user" else h for h in it.history]
-        out.append(replace(it, id=f"{it.id}~lower", question=it.question.lower(), history=history,
-                           tags=[*it.tags, LOWER_TAG]))
-    return out
+    return _retyped(items, str.lower, "lower", LOWER_TAG)
 
 
 def load_sets(paths: Iterable[Path | str]) -> tuple[list[EvalItem], list[SetProblem]]:

@@ -100,7 +100,7 @@ def collect(engine, questions: Iterable[tuple[str, str, str, str, bool, list[str
     out: list[Sample] = []
     ex = engine.extractive
     for qid, text, lang, article, answerable, tags in questions:
-        text = engine.read_as(text, lang)  # typed without diacritics: restored, as the chain does
+        text = engine.read_as(text, lang)  # typed without diacritics or capitals: restored, as the chain does
         passages = engine.retriever.search(text, language=lang)
         scored, vectors = ex.scored_with_vectors(text, lang, passages) if passages else ([], {})
         best = scored[0][0] if scored else 0.0  # the threshold decision reads all sentences
