@@ -361,3 +361,24 @@ def test_discover_sample_articles():
 def test_whitespace_normalised_body_has_no_double_spaces(modern):
     for para in modern.text.split("\n\n"):
         assert para == normalise_ws(para)
+
+
+def test_inline_caption_credit_and_dateline_of_english_editions(tmp_path):
+    # Việt Nam News / VNA open the story with caption, credit and dateline on one line: the
+    # caption and credit go to the captions, the story (from its dateline) stays body
+    p = tmp_path / "doses.txt"
+    p.write_text(
+        "Record day for vaccinations\n\n"
+        "Nurses give 900,000 doses in the capital. — VNA/VNS Photo Văn Điệp HÀ NỘI — The country gave 1.2 million doses "
+        "on Monday, the ministry said.\n\n"
+        "Officials at the briefing — Photo courtesy of the ministry HCM CITY — The city will open ten more sites.\n\n"
+        "The minister — in HÀ NỘI — said the photo was taken on Monday.\n",
+        encoding="utf-8",
+    )
+    doc = load_document(p)
+    assert doc.captions == ["Nurses give 900,000 doses in the capital. — VNA/VNS Photo Văn Điệp",
+                            "Officials at the briefing — Photo courtesy of the ministry"]
+    assert doc.body.startswith("HÀ NỘI — The country gave 1.2 million doses on Monday, the ministry said.")
+    assert "\nHCM CITY — The city will open ten more sites." in doc.body
+    assert "The minister — in HÀ NỘI — said the photo was taken on Monday." in doc.body
+    assert "900,000" not in doc.body and "Photo" not in doc.body

@@ -86,6 +86,13 @@ _CREDIT = re.compile(
     r"(?:[.!?…”\"]\s+|\s[-–—]\s+)(?:Ảnh|Hình|Nguồn ảnh|Photo|Photos|Image)\s*(?::|\bby\b|\bcourtesy\b|\bcredit\b:?)"
     r"\s*[^.!?:\n]{2,60}\.?\s*$",
     re.IGNORECASE)
+# English editions (Việt Nam News, VNA) open the story with the photo's caption, its credit and
+# the dateline on one line: "1.5 million doses have been given in Hà Nội. — VNA/VNS Photo HÀ NỘI —
+# Việt Nam administered…". The caption and credit, up to the dateline (a place in capitals and a
+# dash), are a caption; the dateline and what follows are the story.
+_INLINE_CREDIT = re.compile(
+    r"^(?P<caption>.{10,400}?\s[—–-]\s*(?:[A-ZĐ][\w.&]*(?:/[A-ZĐ][\w.&]*)*\s+)?Photos?\b(?:\s+(?:by|courtesy of)\b)?"
+    r"(?:\s+[^\s—–]+){0,5}?)\s+(?P<rest>[A-ZÀ-ỸĐ][A-ZÀ-ỸĐ.'’]*(?:\s+[A-ZÀ-ỸĐ][A-ZÀ-ỸĐ.'’]*){0,3}\s*[—–-]\s+\S.*)$")
 # "…kỷ nguyên số ảnh 1Quang cảnh phiên họp… (Ảnh: Phương Hoa/TTXVN)": an image number glued
 # to the caption's first word.
 _GLUED_CAPTION = re.compile(r"\s*\b[ảẢ]nh\s?\d{1,2}(?=[\"“(]?[A-ZÀ-ỸĐ][a-zà-ỹđ])")
@@ -139,6 +146,11 @@ def clean_news_text(raw: str, *, has_title_line: bool = True) -> tuple[str | Non
                 captions.append(caption)
             if rest:
                 body.append(rest)
+            continue
+        inline = _INLINE_CREDIT.match(line)
+        if inline:
+            captions.append(inline["caption"].strip())
+            body.append(inline["rest"].strip())
             continue
         if _CREDIT.search(line) and len(line) < 400:
             captions.append(line)
