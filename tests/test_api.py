@@ -148,6 +148,16 @@ def test_stream_tokens_then_citations_then_done(server):
     assert [c["chunk_id"] for c in plain["citations"]] == [c["chunk_id"] for c in done["citations"]]
 
 
+def test_stream_says_how_a_question_typed_in_haste_was_read_first(server):
+    from qa.text import strip_diacritics
+
+    with httpx.stream("POST", f"{server.url}/api/ask/stream", json={"question": strip_diacritics(VI_Q)}, timeout=300) as r:
+        assert r.status_code == 200
+        events = sse_events(r.read().decode("utf-8"))
+    assert events[0] == ("read_as", {"question": VI_Q, "language": "vi"}), events[:2]
+    assert events[1][0] == "token" and events[-1][0] == "done"
+
+
 def test_stream_validates_before_streaming(server):
     r = httpx.post(f"{server.url}/api/ask/stream", json={"question": ""}, timeout=60)
     assert r.status_code == 422 and "empty" in r.json()["detail"]

@@ -126,6 +126,26 @@ def test_cli_and_ui_say_how_the_question_was_read(sample_index, engine):
     assert 'class="qa-read-as"' in html and "Câu hỏi được hiểu là" in html and EXAMPLE_VI in html
 
 
+def test_the_stream_says_how_the_question_was_read_before_the_answer(sample_index, engine):
+    # the reading comes first, so a user sees at once whether the bot understood the question
+    events = list(engine.stream(strip(EXAMPLE_VI)))
+    assert events[0] == {"type": "read_as", "question": EXAMPLE_VI, "language": "vi"}
+    assert events[1]["type"] == "token" and events[-1]["type"] == "done"
+    assert events[-1]["result"]["trace"]["read_as"] == EXAMPLE_VI
+    assert all(ev["type"] != "read_as" for ev in engine.stream(EXAMPLE_VI))  # written with care: no such event
+    env = {**os.environ, "QA_INDEX_DIR": str(sample_index.dir)}
+    proc = subprocess.run([sys.executable, "-m", "qa", "ask", strip(EXAMPLE_VI), "--stream", "--json"], capture_output=True,
+                          text=True, env=env, cwd=PROJECT_ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    kinds = [json.loads(line)["type"] for line in proc.stdout.splitlines() if line.strip()]
+    assert kinds[0] == "read_as" and kinds[1] == "token" and kinds[-1] == "done", kinds
+    proc = subprocess.run([sys.executable, "-m", "qa", "ask", strip(EXAMPLE_VI), "--stream"], capture_output=True,
+                          text=True, env=env, cwd=PROJECT_ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    said = " ".join(proc.stderr.split())
+    assert said.count(f"câu hỏi được hiểu là: {EXAMPLE_VI}") == 1  # printed once, before the answer
+
+
 def test_eval_sets_can_be_asked_again_without_diacritics():
     from qa.eval.items import PLAIN_TAG, EvalItem, without_diacritics
 

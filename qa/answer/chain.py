@@ -220,6 +220,9 @@ class Engine:
                filters: Filters | None = None, as_of=None) -> Iterator[dict]:
         """The one streaming API (CLI ``--stream``, UI, HTTP SSE). Events, in order:
 
+        - ``{"type": "read_as", "question": str, "language": str}`` — only when the question was typed without
+          diacritics or capitals and was restored (:meth:`read_as`): how it was read, before the
+          answer, so a reader can tell at once whether the bot understood it (once at most);
         - ``{"type": "token", "text": str}`` — pieces of the answer, in order (zero or more);
         - ``{"type": "citations", "citations": [...]}`` — the verified citations (once);
         - ``{"type": "done", "result": {...}}`` — the same object :meth:`ask` returns; its
@@ -233,6 +236,8 @@ class Engine:
         """
         turn = self._retrieve(self._prepare({"question": question, "history": history or [], "language": language,
                                              "filters": filters, "as_of": as_of}))
+        if turn.typed and turn.typed != turn.question:
+            yield {"type": "read_as", "question": turn.question, "language": turn.language}
         streamed = False
         for piece in self._generate_iter(turn):
             streamed = True

@@ -345,7 +345,9 @@ def create_app(settings: Settings, *, ui: bool = True, service: Service | None =
             try:
                 async for ev in service.astream(question, history, req.language, filters, as_of):
                     kind = ev.get("type")
-                    if kind == "token":
+                    if kind == "read_as":
+                        yield _sse("read_as", {"question": ev["question"], "language": ev.get("language")})
+                    elif kind == "token":
                         yield _sse("token", {"text": ev["text"]})
                     elif kind == "citations":
                         yield _sse("citations", {"citations": ev["citations"]})

@@ -235,11 +235,16 @@ def _public(result: dict, trace: bool) -> dict:
     return data
 
 
-def _print_notice(result: dict) -> None:
+def _print_read_as(restored: str, language: str | None) -> None:
+    """How a question typed without diacritics or capitals was read (dim, on stderr)."""
+    label = "câu hỏi được hiểu là" if language == "vi" else "read as"
+    console.print(f"[dim]{label}: {escape(restored)}[/]")
+
+
+def _print_notice(result: dict, read_as_shown: bool = False) -> None:
     restored = result["trace"].get("read_as")
-    if restored:  # typed without diacritics or capitals: say how it was read
-        label = "câu hỏi được hiểu là" if result.get("language") == "vi" else "read as"
-        console.print(f"[dim]{label}: {escape(restored)}[/]")
+    if restored and not read_as_shown:  # typed without diacritics or capitals: say how it was read
+        _print_read_as(restored, result.get("language"))
     notice = result["trace"].get("notice")
     if notice:
         console.print(f"[yellow]note:[/] {escape(notice)}")
@@ -250,12 +255,16 @@ def _stream_answer(engine, question: str, history: list[dict], language: Optiona
     """Print Engine.stream events as they come; returns the final result."""
     result: dict = {}
     wrote = False
+    read_as_shown = False
     for ev in engine.stream(question, history, language, filters=filters, as_of=as_of):
         if json_lines:
             if ev["type"] == "done":
                 ev = {"type": "done", "result": _public(ev["result"], trace)}
             out.print(json.dumps(ev, ensure_ascii=False), markup=False)
             out.file.flush()
+        elif ev["type"] == "read_as":  # before the answer, as the user reads it
+            _print_read_as(ev["question"], ev.get("language"))
+            read_as_shown = True
         elif ev["type"] == "token":
             out.print(escape(ev["text"]), end="")
             out.file.flush()
@@ -268,11 +277,11 @@ def _stream_answer(engine, question: str, history: list[dict], language: Optiona
         out.print()
     if result["trace"].get("replaced_stream"):
         # what streamed was not kept (e.g. no valid citation): show the verified answer
-        _print_notice(result)
+        _print_notice(result, read_as_shown)
         out.print("[dim]verified answer:[/]")
         out.print(escape(result["answer"]))
     else:
-        _print_notice(result)
+        _print_notice(result, read_as_shown)
     print_sources(result)
     return result
 
