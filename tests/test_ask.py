@@ -457,3 +457,68 @@ def test_a_fact_only_the_headline_states_is_quoted_from_the_headline(tmp_path, n
     r = Engine.open(make_settings(tmp_path / "index", sentence_vectors="ingest", answer_titles=False)).ask(
         "Bao nhiêu người mất tích trong vụ sạt lở đất ở Lào Cai?")
     assert "9 người" not in r["answer"], r["answer"]
+
+
+def test_a_measurement_or_a_growth_asked_for_must_be_stated():
+    """"How many tonnes", "dài bao nhiêu mét", "how many square kilometres": the sentence states a
+    number in a unit of that dimension (another unit of it is fine); "how much did X grow" wants a
+    percentage; evacuations are counted apart from the dead and the injured. These decide what is
+    quoted, after the answerability decision (:func:`unstated`, not :func:`misfit`)."""
+    from qa.answer.answerability import asked_dimension, misfit, unstated
+
+    assert asked_dimension("How many tonnes of rice did Vietnam export in 2023?") == "mass"
+    assert asked_dimension("Cầu Phong Châu dài bao nhiêu mét?") == "length"
+    assert asked_dimension("How many square kilometers is the Amazon Basin?") == "area"
+    assert asked_dimension("Diện tích bao nhiêu ha?") == "area"
+    for q in ("Lễ hội kéo dài bao nhiêu ngày?", "How many people died?", "bao nhiêu người", "How high was inflation?",
+              "How many goals did he score?", "Sân bay mở rộng bao nhiêu lần?"):
+        assert asked_dimension(q) is None, q
+    bridge = "Cầu Phong Châu dài bao nhiêu mét?"
+    assert unstated(bridge, "Cầu Phong Châu nằm trên Quốc lộ 32C bắc qua sông Hồng.") == "states no measurement"
+    for ok in ("Cầu dài 375,6 m, rộng 11 m.", "Cầu dài gần 0,4 km.", "The bridge is 375 metres long."):
+        assert unstated(bridge, ok) is None, ok
+    rice = "How many tonnes of rice did Vietnam export in 2023?"
+    assert unstated(rice, "Khu vực nông, lâm nghiệp và thủy sản tăng 3,43%.") == "states no measurement"
+    for ok in ("Xuất khẩu gạo đạt 8,1 triệu tấn.", "Vietnam exported 8.1 million tonnes of rice.", "It absorbs 1.5 gigatons."):
+        assert unstated(rice, ok) is None, ok
+    assert unstated("Có bao nhiêu ha lúa bị ngập?", "hơn 1.300ha lúa, hoa màu bị ngập") is None
+    assert unstated("How many square kilometers is the basin?", "rộng 7.000.000 km vuông") is None
+    grow = "How much did Vietnam's services sector grow over the whole of 2022?"
+    assert unstated(grow, "As of March 12, Vietnam had administered nearly 200 million doses.") == "states no percentage"
+    assert unstated(grow, "Khu vực dịch vụ năm 2022 tăng 9,99%.") is None
+    assert unstated("How fast did industry grow in the first nine months?", "Industry grew 2.41 per cent.") is None
+    evacuated = "How many residents did Quang Nam evacuate before Typhoon Noru made landfall?"
+    assert unstated(evacuated, "It injured four people in Quang Tri.") == "counts other casualties"
+    assert unstated(evacuated, "Quang Nam evacuated 30,000 residents to shelters.") is None
+    assert unstated("Bao nhiêu hộ dân được sơ tán?", "Tỉnh đã sơ tán 5.000 hộ dân.") is None
+    # the decision's own checks do not read them: leaving sentences out before it lowers the rest's features
+    assert misfit(rice, "Khu vực nông, lâm nghiệp và thủy sản tăng 3,43%.") is None
+    assert misfit(evacuated, "It injured four people in Quang Tri.") is None
+
+
+def test_a_name_the_archive_spells_in_a_language_must_be_in_an_answer_in_that_language():
+    """A name that is neither rare nor a common word ("Michelin", "Viettel") may be translated, so
+    it is required of an article only when the passages found in that article's language write it:
+    "Which restaurants got a Michelin star in 2025?" is not answered by a fireworks story of 2025
+    when the Michelin articles found are of other years."""
+    from qa.answer.answerability import spelled_names, unnamed
+    from qa.answer.retrieval import Passage
+
+    q = "Which Vietnamese restaurants received a Michelin star in the 2025 Michelin Guide?"
+    assert "Michelin" in spelled_names(q)
+    assert spelled_names("Which film won the Golden Kite award in 2023?") == ["Kite"]
+    assert spelled_names("Thứ trưởng Lê Công Thành đề xuất gì?") == []  # Vietnamese syllables: common words
+
+    def passage(doc: str, text: str, lang: str) -> Passage:
+        return Passage(f"{doc}:0", doc, doc, doc, text, 0.8, {"language": lang})
+
+    michelin = passage("michelin-2024", "Michelin Guide công bố 7 nhà hàng được gắn sao tại Hà Nội năm 2024.", "vi")
+    fireworks = passage("diff-2025", "Lễ hội pháo hoa quốc tế Đà Nẵng 2025 khép lại với giải Quán quân.", "vi")
+    english = passage("diff-2025-en", "The 2025 Da Nang fireworks festival closed with a win for China.", "en")
+    best = [(0.9, 0.9, 0.1, 2, fireworks.text)]
+    # the Michelin article was found (and left out: another year): the fireworks story does not name it
+    assert unnamed(q, [michelin, fireworks], best) == ["Michelin"]
+    # no passage in Vietnamese writes "Michelin": a translation may stand for it, nothing is required
+    assert unnamed(q, [english, fireworks], best) == []
+    # an article that names it answers
+    assert unnamed(q, [michelin, fireworks], [(0.9, 0.9, 0.1, 1, michelin.text)]) == []

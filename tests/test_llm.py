@@ -384,7 +384,7 @@ def test_model_answer_below_the_relevance_threshold_becomes_a_refusal(engine, fa
     r = engine.ask("Giá vàng hôm nay là bao nhiêu?")
     assert r["refused"] and r["citations"] == [] and "[" not in r["answer"]
     assert "below the relevance threshold" in r["trace"]["fallback_reason"]
-    assert r["trace"]["prompts"]["refusal"] == "refusal@6"
+    assert r["trace"]["prompts"]["refusal"] == "refusal@7"
 
 
 # --------------------------------------------------------------------------- prompt, packing, language

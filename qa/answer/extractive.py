@@ -34,7 +34,8 @@ class Draft:
 # were about another time (qa.answer.answerability.drop_other_times)
 _REFUSAL_DETAILS = (("is about another edition", "edition"), ("is about part of the year", "whole_year"),
                     (None, "other_time"), ("states no sum of money", "money"), ("states no percentage", "percentage"),
-                    ("counts other casualties", "casualties"), ("states no number of people", "people"))
+                    ("counts other casualties", "casualties"), ("states no number of people", "people"),
+                    ("states no measurement", "measurement"))
 
 
 def refusal_message(language: str, unnamed: list[str] | None = None, detail: str | None = None,
@@ -273,6 +274,17 @@ class ExtractiveGenerator:
         every = scored  # before the sentences that cannot answer are left out
         scored, other_times, misfits = fit_sentences(question, passages, scored)
         ok, verdict = self.answerable(question, language, passages, scored, vectors)
+        if ok:
+            from qa.answer.answerability import quotable
+
+            # what may be quoted: a measurement, a growth, an evacuation asked must be stated
+            kept, unstated = quotable(question, scored)
+            if not kept:
+                ok, scored = False, []
+                misfits = {**misfits, **unstated}
+                verdict["unstated"] = unstated
+            else:
+                scored = kept
         if verdict.get("unnamed") and (other_times or misfits):
             from qa.answer.answerability import unnamed
 

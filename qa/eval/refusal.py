@@ -36,7 +36,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from qa.answer.answerability import FEATURES, Model, features, fit_sentences, unnamed
+from qa.answer.answerability import FEATURES, Model, features, fit_sentences, quotable, unnamed
 
 MAX_FALSE_REFUSAL = 0.05  # the threshold refuses as much as it can while wrongly refusing at most this share (training folds)
 L2 = 10.0  # strong enough that no feature gets a sign it only has in one data set (cross-validated: 0.62 / 0.055 against 0.65 / 0.061 at 1.0)
@@ -107,8 +107,9 @@ def collect(engine, questions: Iterable[tuple[str, str, str, str, bool, list[str
         scored, _, _ = fit_sentences(text, passages, scored)
         x = features(text, lang, passages, scored, vectors=vectors, embedder=ex.embedder)
         # every sentence was about another time, or no article found names what the question
-        # names (:func:`qa.answer.answerability.unnamed`): nothing to answer with
-        forced = not scored or bool(unnamed(text, passages, scored))
+        # names (:func:`qa.answer.answerability.unnamed`), or none states the measurement, growth or
+        # evacuation asked (:func:`qa.answer.answerability.quotable`): nothing to answer with
+        forced = not scored or bool(unnamed(text, passages, scored)) or not quotable(text, scored)[0]
         out.append(Sample(qid, source, article, lang, answerable, x, list(tags), best < ex.thresholds()[lang], forced,
                           passage_language(passages[0]) if passages else ""))
         if on_question:
