@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 
@@ -40,6 +41,40 @@ def outlet_key(outlet: str | None) -> str:
     from qa.text import fold
 
     return " ".join(fold(outlet or "").lower().split())
+
+
+# the words that make an outlet named in a question its source: "theo VnExpress", "according to
+# Thanh Niên", "trên báo Tuổi Trẻ", "VnExpress reported"; written without diacritics (matched on
+# the question with its diacritics stripped, case kept)
+_SOURCE_BEFORE = re.compile(r"(?i)\b(?:theo|according to|tren|cua|reported by|by|from|in|on|per)\s+"
+                            r"(?:(?:bao|trang|to|tap chi|bao dien tu|the|newspaper|site)\s+)?$|"
+                            r"\b(?:bao|trang|tap chi)\s+$")
+_SOURCE_AFTER = re.compile(r"(?i)^\s*(?:['’]s\b|(?:da |vua |has |had )?(?:reported|reports|report|said|says|say|wrote|"
+                           r"writes|write|dua tin|cho biet|dan tin|viet)\b)")
+
+
+def named_outlets(question: str, outlets) -> list[str]:
+    """The archive's outlets (``outlets``: their names as stored) that the question names as its
+    source: written with a capital, after "theo", "according to", "trên báo", "in" …, or before
+    "reported", "đưa tin" …; the longest when one name holds another ("VnExpress International",
+    not "VnExpress"). Diacritics and case of the rest are ignored. "thanh niên" (the young) in a
+    question is no outlet."""
+    from qa.text import strip_diacritics
+
+    plain = strip_diacritics(" ".join(question.split()))
+    found: list[tuple[int, int, str]] = []
+    for name in {o for o in outlets if o and o.strip()}:
+        key = strip_diacritics(" ".join(name.split()))
+        if len(key) < 3:
+            continue
+        for m in re.finditer(rf"(?i)(?<![\w]){re.escape(key)}(?![\w])", plain):
+            if not plain[m.start()].isupper():
+                continue
+            if _SOURCE_BEFORE.search(plain[:m.start()]) or _SOURCE_AFTER.match(plain[m.end():]):
+                found.append((m.start(), m.end(), name))
+    # a name inside a longer one found at the same place is not named
+    kept = [f for f in found if not any(o[0] <= f[0] and f[1] <= o[1] and (o[1] - o[0]) > (f[1] - f[0]) for o in found)]
+    return list(dict.fromkeys(name for _, _, name in sorted(kept)))
 
 
 def date_span(date: str | None) -> tuple[int, int] | None:

@@ -205,6 +205,29 @@ def test_outlet_filter_and_undated_articles(engine):
     assert engine.ask("Where are rice exporters looking for new markets?")["citations"][0]["doc_id"] == "rice-exports"
 
 
+def test_an_outlet_the_question_names_as_its_source_restricts_the_search(engine):
+    from qa.filters import named_outlets
+
+    outlets = ["Capital Wire", "Hanoi Daily", "Thanh Niên", "VnExpress", "VnExpress International"]
+    assert named_outlets("According to Capital Wire, how many publishers came?", outlets) == ["Capital Wire"]
+    assert named_outlets("Theo báo Thanh Niên, máy bay cất cánh lúc mấy giờ?", outlets) == ["Thanh Niên"]
+    assert named_outlets("Theo VnExpress International, bão làm bao nhiêu người chết?", outlets) == ["VnExpress International"]
+    assert named_outlets("What did VnExpress report about GDP?", outlets) == ["VnExpress"]
+    # not a source: a common word in lower case, or a name with no word that makes it one
+    for q in ("Bao nhiêu thanh niên tham gia?", "Why is the Capital Wire building closed?", "How many people read Hanoi Daily?"):
+        assert named_outlets(q, outlets) == [], q
+    r = engine.ask("According to Capital Wire, how many publishers came to the book fair?")
+    assert r["trace"]["filters"]["outlets"] == ["Capital Wire"] and r["trace"]["filters"]["origin"] == "question"
+    assert r["citations"] and {c["outlet"] for c in r["citations"]} == {"Capital Wire"}
+    assert "filters" not in engine.ask("How many publishers came to the book fair?")["trace"]
+    # the user's own outlet filter wins
+    from qa.filters import Filters
+
+    r = engine.ask("According to Capital Wire, how many publishers came to the book fair?",
+                   filters=Filters.make(outlets=["hanoi daily"]))
+    assert r["trace"]["filters"]["outlets"] == ["hanoi daily"]
+
+
 def test_one_article_per_story_with_also_reported_by(engine):
     r = engine.ask("How many trees will the city plant with money from recycled books?")
     assert not r["refused"], r["trace"]

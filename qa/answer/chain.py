@@ -290,7 +290,26 @@ class Engine:
             turn.query = q
         turn.condense = info
         self._resolve_time(turn, inp.get("filters") or Filters(), inp.get("as_of"))
+        self._resolve_outlet(turn)
         return turn
+
+    def _resolve_outlet(self, turn: Turn) -> None:
+        """An outlet of the archive that the question names as its source ("Theo VnExpress
+        International, …", "According to Thanh Niên, …") restricts the search to its articles,
+        as ``--outlet`` does, unless the user set an outlet filter: the answer is then that
+        outlet's, or a refusal, never another outlet's figure."""
+        from qa.filters import named_outlets
+
+        if turn.filters and turn.filters.outlets:
+            return
+        try:
+            outlets = {rec.outlet for rec in self.store.manifest().values() if rec.outlet}
+        except Exception:  # an index that cannot list its documents: no such restriction
+            log.debug("listing the outlets failed", exc_info=True)
+            return
+        named = named_outlets(turn.asked or turn.question, outlets)
+        if named:
+            turn.filters = (turn.filters or Filters()).merged(Filters(outlets=tuple(named), origin="question"))
 
     def read_as(self, question: str, language: str, history: list[dict] | None = None) -> str:
         """The question as the chain reads it (:mod:`qa.restore`): a Vietnamese one typed without
