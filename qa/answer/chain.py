@@ -166,6 +166,7 @@ class Engine:
     extractive: ExtractiveGenerator | None = None
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     _crosscheck: Any = field(default=None, repr=False)
+    _outlets_of: tuple = field(default=(None, frozenset()), repr=False)  # (manifest id and size, its outlets)
 
     def __post_init__(self) -> None:
         if self.extractive is None:
@@ -303,7 +304,11 @@ class Engine:
         if turn.filters and turn.filters.outlets:
             return
         try:
-            outlets = {rec.outlet for rec in self.store.manifest().values() if rec.outlet}
+            manifest = self.store.manifest()
+            key = (id(manifest), len(manifest))
+            if self._outlets_of[0] != key:  # once per manifest, not per question
+                self._outlets_of = (key, frozenset(rec.outlet for rec in manifest.values() if rec.outlet))
+            outlets = self._outlets_of[1]
         except Exception:  # an index that cannot list its documents: no such restriction
             log.debug("listing the outlets failed", exc_info=True)
             return
