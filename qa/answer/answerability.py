@@ -288,12 +288,10 @@ def asked_dimension(question: str) -> str | None:
         if m["dim_vi"] or m["dim_en"]:
             return "length"
         word = m["en"] or m["vi"] or ""
-        if m["vi"] and word.lower() in ("m", "g"):  # "bao nhiêu m" is rare; "bao nhiêu người" is no unit
-            continue
         if word.lower().startswith("cubic "):
             return "volume"
         for dim, unit in _UNIT_WORD.items():
-            if unit.fullmatch(word) and word.lower() not in ("m", "g", "t"):
+            if unit.fullmatch(word) and word.lower() not in ("m", "g", "t"):  # a letter alone is seldom the unit asked
                 return dim
     return None
 
@@ -476,14 +474,13 @@ def quotable(question: str, scored: list) -> tuple[list, dict[str, int]]:
     score within :data:`QUOTE_GAP` of the best one, the sentence the decision judged: a "10-15
     km/h" of a storm bulletin is no answer to the length of a bridge whose article states none
     ("too far from the best" in the count)."""
-    gap = QUOTE_GAP
     if not (_GROWTH_Q.search(question) or asked_dimension(question) or _EVACUATED.search(question)):
         return scored, {}
     kept, why = [], {}
     best = scored[0][0] if scored else 0.0
     for x in scored:
         reason = unstated(question, x[4])
-        if reason is None and x[0] < best - gap:
+        if reason is None and x[0] < best - QUOTE_GAP:
             reason = "too far from the best"
         if reason is None:
             kept.append(x)
