@@ -62,10 +62,11 @@ def named_outlets(question: str, outlets) -> list[str]:
     from qa.text import strip_diacritics
 
     plain = strip_diacritics(" ".join(question.split()))
+    low = plain.lower()
     found: list[tuple[int, int, str]] = []
     for name in {o for o in outlets if o and o.strip()}:
         key = strip_diacritics(" ".join(name.split()))
-        if len(key) < 3:
+        if len(key) < 3 or key.lower() not in low:  # most outlets: a substring test, no regex
             continue
         for m in re.finditer(rf"(?i)(?<![\w]){re.escape(key)}(?![\w])", plain):
             if not plain[m.start()].isupper():

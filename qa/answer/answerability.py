@@ -281,6 +281,7 @@ _ASKED_UNIT = re.compile(
     r"\bhow (?P<dim_en>tall|wide|deep) (?:is|was|are|were|will)\b")
 
 
+@lru_cache(maxsize=1024)  # read once per candidate sentence by unstated()
 def asked_dimension(question: str) -> str | None:
     """The dimension of the measurement the question asks for, when it names a unit ("how many
     tonnes", "bao nhiêu km") or a length ("dài bao nhiêu", "how tall"); None otherwise."""
@@ -547,14 +548,19 @@ def _rare(word: str) -> bool:
     return zipf_frequency(w, "en") < RARE_NAME_ZIPF and zipf_frequency(w, "vi") < RARE_NAME_ZIPF
 
 
-def rare_names(question: str) -> list[str]:
-    """The question's names that no translation changes (see ``RARE_NAME_ZIPF``), as written."""
+def _capitalised(question: str) -> list[str]:
+    """The question's capitalised words of four letters or more, but the first, once each."""
     out: list[str] = []
     for m in _NAME_WORD.finditer(question):
         w = m.group()
-        if m.start() > 0 and w[:1].isupper() and w not in out and _rare(w):
+        if m.start() > 0 and w[:1].isupper() and w not in out:
             out.append(w)
     return out
+
+
+def rare_names(question: str) -> list[str]:
+    """The question's names that no translation changes (see ``RARE_NAME_ZIPF``), as written."""
+    return [w for w in _capitalised(question) if _rare(w)]
 
 
 # A Vietnamese full name: a common surname and two or three more capitalised syllables ("Lê Công
@@ -642,15 +648,8 @@ def spelled_names(question: str) -> list[str]:
         from wordfreq import zipf_frequency
     except ImportError:  # pragma: no cover - a dependency; without it the check is off
         return []
-    rare = set(rare_names(question))
-    out: list[str] = []
-    for m in _NAME_WORD.finditer(question):
-        w = m.group()
-        if (m.start() > 0 and w[:1].isupper() and w not in rare and w not in out
-                and zipf_frequency(w.lower(), "en") < SPELLED_NAME_ZIPF
-                and zipf_frequency(w.lower(), "vi") < SPELLED_NAME_ZIPF_VI):
-            out.append(w)
-    return out
+    return [w for w in _capitalised(question) if not _rare(w)
+            and zipf_frequency(w.lower(), "en") < SPELLED_NAME_ZIPF and zipf_frequency(w.lower(), "vi") < SPELLED_NAME_ZIPF_VI]
 
 
 def unnamed(question: str, passages: list, scored: list) -> list[str]:
@@ -675,20 +674,18 @@ def unnamed(question: str, passages: list, scored: list) -> list[str]:
     for p in passages:
         texts.setdefault(p.doc_id, [p.context_title, str(p.meta.get("outlet") or "")]).append(p.text)
         language.setdefault(p.doc_id, passage_language(p))
-    mentions: dict[str, tuple[set[str], str]] = {}
+    mentions: dict[str, tuple[set[str], str, str]] = {}  # per article: its folded words, solid and spaced text
     for doc_id, parts in texts.items():
-        text = fold("\n".join(parts)).lower()
-        mentions[doc_id] = (set(re.findall(r"\w+", text)), re.sub(r"[\W_]+", "", text))
+        tokens = re.findall(r"\w+", fold("\n".join(parts)).lower())
+        mentions[doc_id] = (set(tokens), re.sub(r"_+", "", "".join(tokens)), " " + " ".join(tokens) + " ")
     # per language, the spelled names some article found in it writes
     written_in: dict[str, set[str]] = {}
-    for doc_id, (words, solid) in mentions.items():
+    for doc_id, (words, solid, _) in mentions.items() if spelled else ():
         written_in.setdefault(language[doc_id], set()).update(
             w for w, n in zip(spelled, spelled_folded) if _mentions(n, words, solid))
     missing: list[str] | None = None
     for doc_id in dict.fromkeys(passages[x[3] - 1].doc_id for x in scored):
-        text = fold("\n".join(texts[doc_id])).lower()
-        words, solid = mentions[doc_id]
-        spaced = " " + " ".join(re.findall(r"\w+", text)) + " "
+        words, solid, spaced = mentions[doc_id]
         lacking = [w for w, n in zip(written, names) if not _mentions(n, words, solid)]
         lacking += [w for w, n in zip(spelled, spelled_folded)
                     if w in written_in.get(language[doc_id], set()) and not _mentions(n, words, solid)]
