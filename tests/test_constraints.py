@@ -272,3 +272,30 @@ def test_a_date_asked_names_its_month_and_year_for_the_time_check():
     # undated, and it states the day asked: another year named in passing does not contradict
     assert time_mismatch(q, passage("Đến chiều 12/3, cả nước đã tiêm gần 200 triệu liều, gấp đôi năm 2021.")) == []
     assert time_mismatch(q, passage("Năm 2021, cả nước đã tiêm 150 triệu liều.")) == ["2022"]
+
+
+def test_a_passage_silent_on_time_is_about_its_article_s_time():
+    """A passage that names no year is about the time of its article, give or take a year: a
+    question about 2003 is not answered by a 2023 article's passage on that year's Games (it was,
+    with 2023's gold medals). A day written without its year is in the publication year (or the
+    year before, for a later month): it states that month."""
+    from qa.answer.answerability import time_mismatch
+    from qa.answer.retrieval import Passage
+
+    def passage(text: str, date: str | None) -> Passage:
+        return Passage("c1", "d1", "SEA Games", "", text, 0.9, {"language": "en", "date": date})
+
+    games = "Vietnam topped the tally with 136 gold medals."
+    q = "How many gold medals did Vietnam win when Hanoi hosted the SEA Games in 2003?"
+    assert time_mismatch(q, passage(games, "2023-05-17")) == ["2003"]
+    assert time_mismatch(q, passage(games, None)) == []  # undated: nothing to compare
+    assert time_mismatch(q, passage(games, "2004-01-05")) == []  # a January report on last year
+    assert time_mismatch(q, passage("The first Games in Hanoi, in 2003, ended with 158 golds.", "2023-05-17")) == []
+    # a day without its year
+    june = "How many doses had Vietnam administered by the end of June 2021?"
+    assert time_mismatch(june, passage("Some 4 million doses were given by August 14.", "2021-08-15")) == ["6/2021"]  # August, not June
+    assert time_mismatch(june, passage("Some 4 million doses were given by June 30.", "2021-07-02")) == []
+    assert time_mismatch(june, passage("Some 4 million doses were given by June 30.", None)) == []
+    # "Dec. 30" in a January article is the year before
+    dec = "What happened on 30 December 2021?"
+    assert time_mismatch(dec, passage("On Dec. 30, the ministry approved the plan.", "2022-01-04")) == []

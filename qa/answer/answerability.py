@@ -198,6 +198,9 @@ def _published(passage) -> dict[str, set[str]]:
             "months": {f"{int(parts[1])}/{year}"} if year and len(parts) >= 2 and parts[1].isdigit() else set()}
 
 
+PUBLISHED_YEAR_SLACK = 1
+
+
 def time_mismatch(question: str, passage) -> list[str]:
     """The years, quarters or months the question names that the passage contradicts: it
     states others of that kind, and neither it, its title nor its publication date states the
@@ -215,9 +218,28 @@ def time_mismatch(question: str, passage) -> list[str]:
     # a quarter or period named without a year is the one nearest the publication date ("the
     # fourth quarter" in a September 2024 article is not 2023's)
     ctx.years |= undated_years(ctx, passage.meta.get("date"))
+    if pub["years"]:
+        # a day written without its year ("August 14", "ngày 15/5") is in the publication year:
+        # it states that month ("by the end of June 2021" is not answered by an August 2022 tally)
+        # (or the year before, for a later month than the article's: "Dec. 30" in a January one)
+        year = int(next(iter(pub["years"])))
+        at = int(next(iter(pub["months"])).split("/")[0]) if pub["months"] else 12
+        for d in ctx.days:
+            month = d.split("/")[-1]
+            if month.isdigit() and 1 <= int(month) <= 12:
+                ctx.months.add(f"{int(month)}/{year - 1 if int(month) > at else year}")
     out = []
     for kind in ("years", "quarters", "months"):
         want, have = getattr(asked, kind), getattr(ctx, kind)
+        if kind == "years" and want and not have and pub["years"]:
+            # a passage that names no year is about the time of its article, give or take a year
+            # (a January report on last year, a December plan for the next): a question about
+            # 2003 is not answered by a 2023 article's passage that never names 2003
+            year = int(next(iter(pub["years"])))
+            years = [int(y) for y in want if y.isdigit()]
+            if years and all(abs(y - year) > PUBLISHED_YEAR_SLACK for y in years):
+                out.extend(sorted(want))
+            continue
         if not want or not have:
             continue
         if not (want & (have | pub.get(kind, set()))):
