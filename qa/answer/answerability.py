@@ -193,7 +193,8 @@ def quote_order(question: str, language: str, scored: list) -> list:
 # function or question word, and uncommon enough in English (wordfreq's Zipf frequency below
 # SPECIFIC_ZIPF: "inflation", "accommodation", "landslides", "export"; not "growth", "people",
 # "year"). An English article that writes none of them (by stem) does not hold the answer, however
-# close its wording: in a mixed archive the other language's articles are quoted before it.
+# close its wording: in a mixed archive its sentences are left out (:func:`fit_sentences`), and
+# the other language's are judged and quoted.
 SPECIFIC_ZIPF = 4.5
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 _EN_FUNCTION = frozenset(
@@ -586,13 +587,24 @@ def drop_misfits(question: str, scored: list, passages: list | None = None) -> t
     return kept, why
 
 
-def fit_sentences(question: str, passages: list, scored: list) -> tuple[list, list[int], dict[str, int]]:
+def fit_sentences(question: str, passages: list, scored: list, language: str | None = None) -> tuple[list, list[int], dict[str, int]]:
     """The sentences that may answer: without those of passages about another time
-    (:func:`drop_other_times`) and those that cannot answer (:func:`drop_misfits`). Returns (the
+    (:func:`drop_other_times`), those that cannot answer (:func:`drop_misfits`) and, given the
+    question's ``language``, those of the articles that write none of what it asks about while
+    articles in another language were found (:func:`unwritten`; unless no sentence would be
+    left). Returns (the
     kept sentences, the passages about another time, the misfits per reason). The chain and the
     refusal evaluation read the same decision."""
     scored, other_times = drop_other_times(question, passages, scored)
     scored, misfits = drop_misfits(question, scored, passages)
+    if language:
+        # an article in the question's language that writes none of what it asks about, when
+        # articles in the other language were found: theirs are the sentences to judge and quote
+        lacking = unwritten(question, language, passages)
+        kept = [x for x in scored if passages[x[3] - 1].doc_id not in lacking] if lacking else scored
+        if kept and len(kept) < len(scored):
+            misfits = {**misfits, "writes none of what is asked": len(scored) - len(kept)}
+            scored = kept
     return scored, other_times, misfits
 
 

@@ -104,12 +104,6 @@ ARTICLE_RANK_PENALTY = 0.01
 # 0.02 → 0.740, 0.03–0.1 → 0.766 (as without headlines); 0.05 keeps a margin above that edge.
 TITLE_PENALTY = 0.05
 CROSS_ARTICLE_PENALTY = 0.08
-# An article in the question's language that writes none of the words saying what the question
-# is about (:func:`qa.answer.answerability.unwritten`: "core inflation" asked, an English report on
-# the same quarter's GDP that never mentions inflation) yields to the other language's articles.
-# On news-dev and 120 fresh questions, 0.3 and 1.0 quote the same sentences; 0.03 and 0.1 change
-# nothing (the rank priors above outweigh them).
-UNWRITTEN_PENALTY = 0.3
 
 
 def _article_ranks(passages: list[Passage]) -> dict[str, int]:
@@ -274,11 +268,11 @@ class ExtractiveGenerator:
         return prob >= model.threshold_for(language) and not missing, info
 
     def generate(self, question: str, language: str, passages: list[Passage]) -> Draft:
-        from qa.answer.answerability import fit_sentences, quote_order, unwritten
+        from qa.answer.answerability import fit_sentences, quote_order
 
         scored, vectors = self.scored_with_vectors(question, language, passages)
         every = scored  # before the sentences that cannot answer are left out
-        scored, other_times, misfits = fit_sentences(question, passages, scored)
+        scored, other_times, misfits = fit_sentences(question, passages, scored, language)
         ok, verdict = self.answerable(question, language, passages, scored, vectors)
         if ok:
             from qa.answer.answerability import quotable
@@ -328,11 +322,6 @@ class ExtractiveGenerator:
                 trace["refusal_hint"] = hint
             return Draft(refusal_message(language, verdict.get("unnamed"), detail, hint), True, {}, trace)
         priors = article_priors(passages)
-        lacking = unwritten(question, language, passages)
-        if lacking:
-            # an article in the question's language that writes none of what it asks about
-            priors = [pr + (UNWRITTEN_PENALTY if p.doc_id in lacking else 0.0) for pr, p in zip(priors, passages)]
-            trace["unwritten"] = sorted(lacking)
         scored = answer_order(passages, scored, priors)
         # a sentence that states what is asked (a year, a figure, a name) before one that only
         # restates the question: "được xây từ năm nào?" quotes "được xây dựng năm 1995", not

@@ -104,7 +104,7 @@ def collect(engine, questions: Iterable[tuple[str, str, str, str, bool, list[str
         passages = engine.retriever.search(text, language=lang)
         scored, vectors = ex.scored_with_vectors(text, lang, passages) if passages else ([], {})
         best = scored[0][0] if scored else 0.0  # the threshold decision reads all sentences
-        scored, _, _ = fit_sentences(text, passages, scored)
+        scored, _, _ = fit_sentences(text, passages, scored, lang)
         x = features(text, lang, passages, scored, vectors=vectors, embedder=ex.embedder)
         # every sentence was about another time, or no article found names what the question
         # names (:func:`qa.answer.answerability.unnamed`), or none states the measurement, growth or
