@@ -242,11 +242,17 @@ def unwritten(question: str, language: str, passages: list) -> set[str]:
     terms = specific_terms(question)
     if not terms:
         return set()
-    text: dict[str, str] = {}
-    for p, lang in zip(passages, langs):
-        if lang == language:
-            text[p.doc_id] = text.get(p.doc_id, p.context_title or "") + "\n" + p.text
-    return {d for d, t in text.items() if not any(_writes(w, t) for w in terms)}
+    mine = {p.doc_id for p, lang in zip(passages, langs) if lang == language}
+    return {d for d, parts in _article_parts(passages).items()
+            if d in mine and not any(_writes(w, "\n".join(parts)) for w in terms)}
+
+
+def _article_parts(passages: list) -> dict[str, list[str]]:
+    """Per article of the passages found: its title, outlet and retrieved passages' texts."""
+    parts: dict[str, list[str]] = {}
+    for p in passages:
+        parts.setdefault(p.doc_id, [p.context_title or "", str(p.meta.get("outlet") or "")]).append(p.text)
+    return parts
 
 
 def _published(passage) -> dict[str, set[str]]:
@@ -278,11 +284,11 @@ def time_mismatch(question: str, passage) -> list[str]:
     # a quarter or period named without a year is the one nearest the publication date ("the
     # fourth quarter" in a September 2024 article is not 2023's)
     ctx.years |= undated_years(ctx, passage.meta.get("date"))
-    if pub["years"]:
+    year = int(next(iter(pub["years"]))) if pub["years"] else None
+    if year is not None:
         # a day written without its year ("August 14", "ngày 15/5") is in the publication year:
         # it states that month ("by the end of June 2021" is not answered by an August 2022 tally)
         # (or the year before, for a later month than the article's: "Dec. 30" in a January one)
-        year = int(next(iter(pub["years"])))
         at = int(next(iter(pub["months"])).split("/")[0]) if pub["months"] else 12
         for d in ctx.days:
             month = d.split("/")[-1]
@@ -291,11 +297,10 @@ def time_mismatch(question: str, passage) -> list[str]:
     out = []
     for kind in ("years", "quarters", "months"):
         want, have = getattr(asked, kind), getattr(ctx, kind)
-        if kind == "years" and want and not have and pub["years"]:
+        if kind == "years" and want and not have and year is not None:
             # a passage that names no year is about the time of its article, give or take a year
             # (a January report on last year, a December plan for the next): a question about
             # 2003 is not answered by a 2023 article's passage that never names 2003
-            year = int(next(iter(pub["years"])))
             years = [int(y) for y in want if y.isdigit()]
             if years and all(abs(y - year) > PUBLISHED_YEAR_SLACK for y in years):
                 out.extend(sorted(want))
@@ -762,10 +767,9 @@ def unnamed(question: str, passages: list, scored: list) -> list[str]:
     names = [fold(w).lower() for w in written]
     people_folded = [" ".join(fold(n).lower().split()) for n in people]
     spelled_folded = [fold(w).lower() for w in spelled]
-    texts: dict[str, list[str]] = {}
+    texts = _article_parts(passages)
     language: dict[str, str] = {}
     for p in passages:
-        texts.setdefault(p.doc_id, [p.context_title, str(p.meta.get("outlet") or "")]).append(p.text)
         language.setdefault(p.doc_id, passage_language(p))
     mentions: dict[str, tuple[set[str], str, str]] = {}  # per article: its folded words, solid and spaced text
     for doc_id, parts in texts.items():
